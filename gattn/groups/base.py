@@ -193,12 +193,12 @@ class MatrixGroup(Group):
     def to_parameters(self, g: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
         """Encode elements as floats ``(*batch, parameter_dim)`` (inverse of
         :meth:`from_parameters`)."""
-        flat = g.reshape(*g.shape[: g.dim() - len(self.element_shape)], -1)
+        flat = g.reshape(tuple(g.shape[: g.dim() - len(self.element_shape)]) + (-1,))
         return flat[..., : self.parameter_dim].to(dtype)
 
     def from_parameters(self, p: Tensor) -> Tensor:
         """Decode the float coordinates written by :meth:`to_parameters`."""
-        return p.reshape(*p.shape[:-1], *self.element_shape)
+        return p.reshape(tuple(p.shape[:-1]) + tuple(self.element_shape))
 
     def det(self, g: Tensor) -> Tensor:
         r""":math:`\det A(g)`: ``(*batch,)``."""

@@ -1,0 +1,101 @@
+"""Hypothesis strategies for groups, elements, images and group signals.
+
+Example::
+
+    from hypothesis import given
+    from gattn.groups import p4m
+    from gattn.testing import group_signals
+
+    @given(group_signals(p4m(), channels=3))
+    def test_my_layer(x):
+        assert_equivariant(my_layer, p4m(), x)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from hypothesis import strategies as st
+from torch import Tensor
+
+from ..groups import Group, SemidirectProduct, catalogue
+
+__all__ = ["elements", "group_signals", "images", "image_sizes", "groups", "finite_groups"]
+
+
+def groups(names: Sequence[str] | None = None) -> st.SearchStrategy[Group]:
+    """A group from the catalogue (optionally restricted to ``names``)."""
+    cat = catalogue()
+    keys = list(names) if names is not None else sorted(cat)
+    return st.sampled_from([cat[k] for k in keys])
+
+
+def finite_groups() -> st.SearchStrategy[Group]:
+    """Affine groups of the catalogue with a finite stabiliser (they act on group signals)."""
+    cat = catalogue()
+    keys = sorted(
+        k for k, g in cat.items() if isinstance(g, SemidirectProduct) and g.stabiliser.is_finite
+    )
+    return st.sampled_from([cat[k] for k in keys])
+
+
+@st.composite
+def elements(draw, group: Group, batch_shape: Sequence[int] = (), dtype=torch.float64):
+    """Elements of ``group`` with the given batch shape (drawn through a seeded generator)."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    gen = torch.Generator().manual_seed(seed)
+    g = group.sample(*batch_shape, generator=gen, dtype=dtype)
+    return g
+
+
+def image_sizes(min_size: int = 3, max_size: int = 16) -> st.SearchStrategy[int]:
+    """Square image sizes, odd and even."""
+    return st.integers(min_size, max_size)
+
+
+@st.composite
+def images(
+    draw,
+    batch: int | st.SearchStrategy[int] = 2,
+    channels: int | st.SearchStrategy[int] = 3,
+    size: int | st.SearchStrategy[int] | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
+    """Random images ``(B, C, Y, X)`` (square, odd or even size)."""
+    b = draw(batch) if isinstance(batch, st.SearchStrategy) else batch
+    c = draw(channels) if isinstance(channels, st.SearchStrategy) else channels
+    s = draw(
+        size
+        if isinstance(size, st.SearchStrategy)
+        else (image_sizes() if size is None else st.just(size))
+    )
+    seed = draw(st.integers(0, 2**31 - 1))
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(b, c, s, s, generator=gen, dtype=torch.float64).to(dtype)
+
+
+@st.composite
+def group_signals(
+    draw,
+    group: Group,
+    batch: int | st.SearchStrategy[int] = 2,
+    channels: int | st.SearchStrategy[int] = 3,
+    size: int | st.SearchStrategy[int] | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
+    """Random signals ``(B, C, |H|, Y, X)`` on :math:`\\mathbb{R}^2 \\rtimes H` — random along
+    the group axis too (a lifted image would hide wrong group-axis permutations)."""
+    stab = group.stabiliser if isinstance(group, SemidirectProduct) else group
+    if not stab.is_finite:
+        raise ValueError(f"group signals need a finite stabiliser; {stab.name} is not finite")
+    b = draw(batch) if isinstance(batch, st.SearchStrategy) else batch
+    c = draw(channels) if isinstance(channels, st.SearchStrategy) else channels
+    s = draw(
+        size
+        if isinstance(size, st.SearchStrategy)
+        else (image_sizes() if size is None else st.just(size))
+    )
+    seed = draw(st.integers(0, 2**31 - 1))
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(b, c, stab.order, s, s, generator=gen, dtype=torch.float64).to(dtype)
