@@ -80,7 +80,8 @@ def rotate_images(
     Args:
         images: Tensor of shape ``(N, C, H, W)`` or ``(N, H, W)``; any real dtype.
         angles: Angles in radians, shape ``(N,)``, or a single float used for all images.
-            Positive angles rotate counterclockwise as displayed.
+            Positive angles rotate counterclockwise as displayed. Pass float64 angles for
+            exact right angles (``float32(pi)`` is off by about ``1e-7``).
         chunk_size: Number of images rotated per batched ``grid_sample`` call.
         progress: Show a tqdm bar; ``None`` shows one only for more than
             ``PROGRESS_THRESHOLD`` images.

