@@ -12,7 +12,9 @@ def check_image(x: Tensor, channels: int, layer: str) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{layer}: x must be a torch.Tensor, got {type(x)!r}")
     if x.dim() != 4:
-        raise ValueError(f"{layer}: x must be an image batch (B, C, Y, X), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{layer}: x must be an image batch (B, C, Y, X), got shape {tuple(x.shape)}"
+        )
     if x.shape[1] != channels:
         raise ValueError(
             f"{layer}: x has {x.shape[1]} channels (shape {tuple(x.shape)}), expected {channels}"

@@ -35,7 +35,9 @@ def stabiliser_of(group: SemidirectProduct):
             f"group must be an affine group R^2 x| H (e.g. gattn.groups.p4()), got {group!r}"
         )
     if group.translation_dim != 2:
-        raise ValueError(f"group must act on the plane (R^2), {group.name} acts on R^{group.translation_dim}")
+        raise ValueError(
+            f"group must act on the plane (R^2), {group.name} acts on R^{group.translation_dim}"
+        )
     if not group.stabiliser.is_finite:
         raise ValueError(
             f"group {group.name} has the infinite stabiliser {group.stabiliser.name}; layers need "
@@ -73,9 +75,13 @@ class _GroupConvBase(nn.Module):
         self.order = stab.order
         weights = group.stabiliser_weights(stab.grid()) if group_input else None
         self.transform = KernelTransform(stab, kernel_size, group_input, weights)
-        shape = (out_channels, in_channels) + ((self.order,) if group_input else ()) + (
-            kernel_size,
-            kernel_size,
+        shape = (
+            (out_channels, in_channels)
+            + ((self.order,) if group_input else ())
+            + (
+                kernel_size,
+                kernel_size,
+            )
         )
         self.weight = nn.Parameter(torch.empty(shape))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
@@ -128,7 +134,9 @@ class LiftingConv(_GroupConvBase):
         padding: int = 0,
         bias: bool = True,
     ) -> None:
-        super().__init__(group, in_channels, out_channels, kernel_size, stride, padding, bias, False)
+        super().__init__(
+            group, in_channels, out_channels, kernel_size, stride, padding, bias, False
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, self.in_channels, type(self).__name__)

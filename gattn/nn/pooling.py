@@ -19,7 +19,9 @@ __all__ = ["GroupPool", "SpatialPool", "GroupBatchNorm", "GlobalPool"]
 
 def _check5(x: Tensor, layer: str) -> None:
     if x.dim() != 5:
-        raise ValueError(f"{layer}: x must be a group signal (B, C, |H|, Y, X), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{layer}: x must be a group signal (B, C, |H|, Y, X), got shape {tuple(x.shape)}"
+        )
 
 
 class GroupPool(nn.Module):
