@@ -8,6 +8,7 @@ transposition; whether the original release stores images transposed is not corr
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,9 @@ def read_amat(
         raise FileNotFoundError(f"amat file not found: {path}")
     n_cols = image_size * image_size + 1
     try:
-        data = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            data = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#")
     except ValueError as err:
         _scan_for_error(path, n_cols)
         raise ValueError(f"{path}: could not parse amat file: {err}") from err
@@ -88,14 +91,14 @@ def read_amat(
         row = int(np.argmax(bad))
         raise ValueError(
             f"{path}, line {_line_of_row(path, row)}: expected finite pixel values in [0, 1], "
-            f"found min {pixels[row].min()!r}, max {pixels[row].max()!r}"
+            f"found min {float(pixels[row].min()):g}, max {float(pixels[row].max()):g}"
         )
     bad = ~np.isin(raw_labels, np.arange(10))
     if bad.any():
         row = int(np.argmax(bad))
         raise ValueError(
             f"{path}, line {_line_of_row(path, row)}: expected an integer label in 0..9, "
-            f"found {raw_labels[row]!r}"
+            f"found {float(raw_labels[row]):g}"
         )
     images = np.clip(pixels, 0.0, 1.0).astype(np.float32).reshape(-1, image_size, image_size)
     return images, raw_labels.astype(np.int64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -28,6 +28,7 @@ def cached_tensors(
     *,
     enabled: bool = True,
     directory: str | os.PathLike[str] | None = None,
+    keys: Iterable[str] = (),
 ) -> dict[str, torch.Tensor]:
     """Return ``build()``, memoised on disk as ``<directory>/<key>.pt``.
 
@@ -40,6 +41,7 @@ def cached_tensors(
         build: Function computing a ``dict`` of tensors.
         enabled: If false, just call ``build()``.
         directory: Cache directory; defaults to :func:`cache_dir`.
+        keys: Entries a valid cache file must contain (otherwise it is rebuilt).
 
     Returns:
         The dictionary of tensors.
@@ -51,7 +53,7 @@ def cached_tensors(
     if path.is_file():
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(data, dict):
+            if isinstance(data, dict) and all(isinstance(data.get(k), torch.Tensor) for k in keys):
                 return data
         except Exception:  # noqa: BLE001 - unreadable cache entries are simply rebuilt
             pass

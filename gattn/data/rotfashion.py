@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .arrays import to_image_tensor
@@ -59,6 +61,19 @@ def find_fashion_files(root: str | os.PathLike[str] | None = None) -> dict[str, 
     return found
 
 
+@functools.lru_cache(maxsize=4)
+def _read_cached(path: str, size: int, mtime_ns: int) -> np.ndarray:
+    """``read_idx`` memoised in-process (keyed by path, size and mtime); read-only result."""
+    arr = read_idx(path)
+    arr.setflags(write=False)
+    return arr
+
+
+def _read(path: Path) -> np.ndarray:
+    st = path.stat()
+    return _read_cached(str(path), st.st_size, st.st_mtime_ns)
+
+
 def _fingerprint(files: dict[str, Path]) -> str:
     h = hashlib.sha1()
     for key in sorted(files):
@@ -70,10 +85,10 @@ def _fingerprint(files: dict[str, Path]) -> str:
 def _build(
     files: dict[str, Path], seed: int, limit: int | None, rotate: bool, progress: bool | None
 ) -> dict[str, torch.Tensor]:
-    x_train = to_image_tensor(read_idx(files["train_images"]), source=str(files["train_images"]))
-    y_train = torch.from_numpy(read_idx(files["train_labels"]).astype("int64"))
-    x_test = to_image_tensor(read_idx(files["test_images"]), source=str(files["test_images"]))
-    y_test = torch.from_numpy(read_idx(files["test_labels"]).astype("int64"))
+    x_train = to_image_tensor(_read(files["train_images"]), source=str(files["train_images"]))
+    y_train = torch.from_numpy(_read(files["train_labels"]).astype("int64"))
+    x_test = to_image_tensor(_read(files["test_images"]), source=str(files["test_images"]))
+    y_test = torch.from_numpy(_read(files["test_labels"]).astype("int64"))
     for x, y, key in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.shape[0] != y.shape[0]:
             raise ValueError(
@@ -153,6 +168,7 @@ def load_rotfashion(
         lambda: _build(files, seed, limit, rotate, progress),
         enabled=cache and limit is None,
         directory=cache_dir,
+        keys=[f"{s}_{t}" for s in ("train", "val", "test") for t in "xy"],
     )
     splits = [make_tensor_dataset(data[f"{s}_x"], data[f"{s}_y"]) for s in ("train", "val", "test")]
     info = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def _default_root() -> Path:
 
 def _fetch(root: Path, url: str, sha256: str | None) -> None:
     """Download the zip archive into ``root`` and extract the two ``.amat`` files."""
-    archive = download_file(url, root / Path(url).name, sha256=sha256)
+    name = Path(urllib.parse.urlparse(url).path).name or "mnist_rotation_new.zip"
+    archive = download_file(url, root / name, sha256=sha256)
     with zipfile.ZipFile(archive) as zf:
         for member in zf.namelist():
             name = Path(member).name
@@ -136,7 +138,13 @@ def load_rotmnist(
             _fetch(root_path, url, sha256)
     files = find_mnist_rot_files(root_path)
     key = f"rotmnist-v{_CACHE_VERSION}-{_fingerprint(files)}"
-    data = cached_tensors(key, lambda: _parse(files), enabled=cache, directory=cache_dir)
+    data = cached_tensors(
+        key,
+        lambda: _parse(files),
+        enabled=cache,
+        directory=cache_dir,
+        keys=("train_valid_x", "train_valid_y", "test_x", "test_y"),
+    )
 
     x_tv, y_tv = data["train_valid_x"], data["train_valid_y"]
     if not 0 < n_val < x_tv.shape[0]:

@@ -70,3 +70,9 @@ def test_bad_inputs() -> None:
         rotate_images(torch.zeros(2, 1, 5, 5), torch.zeros(3))
     with pytest.raises(ValueError, match="shape"):
         rotate_images(torch.zeros(5, 5), 0.0)
+
+
+def test_non_square_half_turn() -> None:
+    x = torch.rand(2, 1, 4, 6, generator=torch.Generator().manual_seed(1))
+    out = rotate_images(x, math.pi)
+    torch.testing.assert_close(out, torch.flip(x, dims=(-2, -1)), atol=1e-6, rtol=0)

@@ -1,0 +1,81 @@
+r"""The rot-MNIST networks of [AGC] §5: Z2CNN, P4CNN and their attentive versions.
+
+Seven layers on a 28×28 input (six 3×3 + one 4×4, no padding):
+
+.. code-block:: text
+
+    28 -lift3-> 26 -g3-> 24 -pool2-> 12 -g3-> 10 -g3-> 8 -g3-> 6 -g3-> 4 -g4-> 1
+
+Layers 1–6: convolution (no bias) -> :class:`~gattn.nn.GroupBatchNorm` -> ReLU -> dropout;
+layer 7 maps to the classes; the logits are the maximum over :math:`H` (rotation-invariant,
+exactly so for grid rotations of a 28-pixel input, since the single 2×2 pool sees an even
+size, SPEC §5). Parameter count with :math:`C` channels, :math:`n = |H|`, :math:`K` classes
+and no attention:
+
+.. math:: 9C + 5\cdot 9 n C^2 + 16 n C K + 6\cdot 2C
+
+P4CNN (:math:`C = 10, n = 4`): 90 + 18000 + 6400 + 120 = 24,610.
+Z2CNN (:math:`C = 20, n = 1`, i.e. the same network on ``Rn(2)``): 21,620.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..groups import SemidirectProduct
+from ..nn import GroupBatchNorm, SpatialPool
+from .layers import ConvFactory
+
+__all__ = ["RotMNISTCNN"]
+
+
+class RotMNISTCNN(nn.Module):
+    r"""Z2CNN / P4CNN / P4MCNN and attentive variants (one class, the group is a parameter).
+
+    Args:
+        group: :math:`\mathbb{R}^2 \rtimes H` (``Rn(2)`` for Z2CNN, ``p4()``, ``p4m()``).
+        channels: width :math:`C` of layers 1–6.
+        num_classes: :math:`K`.
+        in_channels: input image channels.
+        dropout: dropout probability after layers 1–6.
+        attention: attention mode of every layer (see :class:`~gattn.models.layers.ConvFactory`).
+        reduction: channel-attention ratio.
+
+    Shapes:
+        ``x: (B, in_channels, 28, 28) -> logits (B, num_classes)``.
+    """
+
+    def __init__(
+        self,
+        group: SemidirectProduct,
+        channels: int = 10,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        dropout: float = 0.3,
+        attention: str | None = None,
+        reduction: int = 2,
+    ) -> None:
+        super().__init__()
+        for name, v in (("channels", channels), ("num_classes", num_classes)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        make = ConvFactory(group, attention, reduction=reduction)
+        blocks: list[nn.Module] = []
+        for i in range(6):
+            conv = make.lifting(in_channels, channels, 3) if i == 0 else make.conv(
+                channels, channels, 3
+            )
+            blocks.append(
+                nn.Sequential(conv, GroupBatchNorm(channels), nn.ReLU(), nn.Dropout(dropout))
+            )
+            if i == 1:
+                blocks.append(SpatialPool(2))
+        self.features = nn.Sequential(*blocks)
+        self.classifier = make.conv(channels, num_classes, 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C_in, 28, 28) -> (B, K)``: max over :math:`H` and over the remaining space."""
+        y = self.classifier(self.features(x))
+        return y.amax(dim=(2, 3, 4))

@@ -1,0 +1,84 @@
+r"""Layer factory shared by the model builders: plain or attentive lifting / group convolutions
+on one affine group :math:`G = \mathbb{R}^2 \rtimes H`, chosen by an ``attention`` mode.
+
+Models never look at the group's type: a Z2 network is the same network on ``Rn(2)``
+(:math:`|H| = 1`), a p4m network the same on ``p4m()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..groups import SemidirectProduct
+from ..nn import GroupConv, LiftingConv
+
+__all__ = ["ATTENTION_MODES", "ConvFactory"]
+
+#: attention modes accepted by the attentive layers (``None``: ordinary group convolutions)
+ATTENTION_MODES = ("full", "input", "channel", "spatial", "codomain", None)
+
+
+@dataclass(frozen=True)
+class ConvFactory:
+    r"""Builds the convolutions of one network.
+
+    Args:
+        group: the affine group :math:`\mathbb{R}^2 \rtimes H` (finite :math:`H`).
+        attention: one of :data:`ATTENTION_MODES`; ``None`` gives :class:`~gattn.nn.LiftingConv`
+            / :class:`~gattn.nn.GroupConv`, anything else the attentive layers of
+            :mod:`gattn.nn.attentive` with that mode.
+        reduction: channel-attention ratio :math:`r` (2 on rot-MNIST, 16 on CIFAR).
+        attention_kernel_size: size of the spatial-attention kernel :math:`\psi_X`.
+        residual: residual attention :math:`(1 - \alpha^-)\tilde f`.
+    """
+
+    group: SemidirectProduct
+    attention: str | None = None
+    reduction: int = 2
+    attention_kernel_size: int = 7
+    residual: bool = False
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION_MODES:
+            raise ValueError(
+                f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}"
+            )
+
+    @property
+    def order(self) -> int:
+        """:math:`|H|`."""
+        return self.group.stabiliser.order
+
+    def _kw(self) -> dict:
+        return {
+            "attention": self.attention,
+            "reduction": self.reduction,
+            "attention_kernel_size": self.attention_kernel_size,
+            "residual": self.residual,
+        }
+
+    def lifting(
+        self, cin: int, cout: int, kernel_size: int, padding: int = 0, bias: bool = False
+    ) -> nn.Module:
+        """Lifting layer ``(B, cin, Y, X) -> (B, cout, |H|, Y', X')`` (stride 1)."""
+        if self.attention is None:
+            return LiftingConv(self.group, cin, cout, kernel_size, padding=padding, bias=bias)
+        from ..nn.attentive import AttentiveLiftingConv
+
+        return AttentiveLiftingConv(
+            self.group, cin, cout, kernel_size, padding=padding, bias=bias, **self._kw()
+        )
+
+    def conv(
+        self, cin: int, cout: int, kernel_size: int, padding: int = 0, bias: bool = False
+    ) -> nn.Module:
+        """Group layer ``(B, cin, |H|, Y, X) -> (B, cout, |H|, Y', X')`` (stride 1)."""
+        if self.attention is None:
+            return GroupConv(self.group, cin, cout, kernel_size, padding=padding, bias=bias)
+        from ..nn.attentive import AttentiveGroupConv
+
+        return AttentiveGroupConv(
+            self.group, cin, cout, kernel_size, padding=padding, bias=bias, **self._kw()
+        )

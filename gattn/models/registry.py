@@ -1,0 +1,163 @@
+"""Name -> model builder registry (``get_model``, ``available_models``, ``model_info``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..groups import Rn, SemidirectProduct, p4, p4m
+
+__all__ = ["ModelInfo", "available_models", "get_model", "model_info", "register_model"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the training and evaluation tools need to know about a registered model.
+
+    Attributes:
+        name: registry name.
+        builder: ``builder(**kw) -> nn.Module``.
+        group: factory of the group the model is equivariant to (``Rn(2)``: none beyond
+            translations).
+        input_size: image side at which grid rotations are exact symmetries (28 rot-MNIST,
+            32 CIFAR).
+        in_channels: image channels the model expects by default.
+        description: one line for listings.
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    group: Callable[[], SemidirectProduct]
+    input_size: int
+    in_channels: int
+    description: str
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    name: str,
+    builder: Callable[..., nn.Module],
+    group: Callable[[], SemidirectProduct],
+    input_size: int,
+    in_channels: int,
+    description: str,
+) -> None:
+    """Add ``name`` to the registry (``ValueError`` if it is taken)."""
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+    _REGISTRY[name] = ModelInfo(name, builder, group, input_size, in_channels, description)
+
+
+def available_models() -> list[str]:
+    """Sorted names accepted by :func:`get_model`."""
+    return sorted(_REGISTRY)
+
+
+def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` of ``name``; ``ValueError`` listing valid names if unknown."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(available_models())}")
+    return _REGISTRY[key]
+
+
+def get_model(name: str, **kw: Any) -> nn.Module:
+    """Build model ``name``.
+
+    Args:
+        name: one of :func:`available_models`.
+        **kw: builder options (``num_classes``, ``in_channels``, widths, ``dropout``...).
+
+    Returns:
+        A fresh ``nn.Module`` mapping images ``(B, C, S, S)`` to logits ``(B, K)``.
+
+    Raises:
+        ValueError: unknown ``name`` (the message lists the valid names).
+    """
+    return model_info(name).builder(**kw)
+
+
+def _rotmnist(group: Callable[[], SemidirectProduct], channels: int, attention: str | None):
+    def build(**kw: Any) -> nn.Module:
+        from .cnn import RotMNISTCNN
+
+        kw.setdefault("channels", channels)
+        return RotMNISTCNN(group(), attention=attention, **kw)
+
+    return build
+
+
+def _allcnnc(group: Callable[[], SemidirectProduct], attention: str | None):
+    def build(**kw: Any) -> nn.Module:
+        from .allcnnc import AllCNNC
+
+        return AllCNNC(group(), attention=attention, **kw)
+
+    return build
+
+
+def _resnet44(group: Callable[[], SemidirectProduct], attention: str | None):
+    def build(**kw: Any) -> nn.Module:
+        from .resnet import ResNet
+
+        kw.setdefault("depth", 44)
+        return ResNet(group(), attention=attention, **kw)
+
+    return build
+
+
+def _gsa(group_name: str):
+    def build(**kw: Any) -> nn.Module:
+        from .transformer import gsa_rotmnist
+
+        return gsa_rotmnist(group_name=group_name, **kw)
+
+    return build
+
+
+def _z2() -> SemidirectProduct:
+    return Rn(2)
+
+
+_ATT = {"": None, "a-": "full", "af-": "input", "a-ch-": "channel", "a-sp-": "spatial"}
+_NAMES = {None: "", "full": "α-", "input": "αF-", "channel": "α-channel ", "spatial": "α-spatial "}
+
+register_model("z2cnn", _rotmnist(_z2, 20, None), _z2, 28, 1, "Z2CNN, rot-MNIST, 20 channels")
+for _prefix in ("", "a-", "af-", "a-ch-", "a-sp-"):
+    _att = _ATT[_prefix]
+    register_model(
+        f"{_prefix}p4cnn", _rotmnist(p4, 10, _att), p4, 28, 1, f"{_NAMES[_att]}P4CNN, rot-MNIST"
+    )
+for _prefix in ("", "a-", "af-"):
+    _att = _ATT[_prefix]
+    register_model(
+        f"{_prefix}p4mcnn", _rotmnist(p4m, 10, _att), p4m, 28, 1, f"{_NAMES[_att]}P4MCNN, rot-MNIST"
+    )
+for _g, _gname in ((p4, "p4"), (p4m, "p4m")):
+    for _prefix in ("", "af-"):
+        _att = _ATT[_prefix]
+        register_model(
+            f"{_prefix}{_gname}-allcnnc",
+            _allcnnc(_g, _att),
+            _g,
+            32,
+            3,
+            f"{_NAMES[_att]}{_gname}-All-CNN-C, CIFAR-10",
+        )
+for _prefix in ("", "af-"):
+    _att = _ATT[_prefix]
+    register_model(
+        f"{_prefix}p4m-resnet44",
+        _resnet44(p4m, _att),
+        p4m,
+        32,
+        3,
+        f"{_NAMES[_att]}p4m-ResNet44, CIFAR-10",
+    )
+register_model("gsa-p4", _gsa("p4"), p4, 28, 1, "group self-attention network (p4), rot-MNIST")
+register_model("gsa-p4m", _gsa("p4m"), p4m, 28, 1, "group self-attention network (p4m), rot-MNIST")
