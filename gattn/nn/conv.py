@@ -63,6 +63,7 @@ class _GroupConvBase(nn.Module):
         padding: int,
         bias: bool,
         group_input: bool,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         stab = stabiliser_of(group)
@@ -72,6 +73,7 @@ class _GroupConvBase(nn.Module):
         self.kernel_size = _check_int("kernel_size", kernel_size, 1)
         self.stride = _check_int("stride", stride, 1)
         self.padding = _check_int("padding", padding, 0)
+        self.dilation = _check_int("dilation", dilation, 1)
         self.order = stab.order
         weights = group.stabiliser_weights(stab.grid()) if group_input else None
         self.transform = KernelTransform(stab, kernel_size, group_input, weights)
@@ -95,13 +97,16 @@ class _GroupConvBase(nn.Module):
     def _conv(self, x: Tensor) -> Tensor:
         bank = self.filter_bank()
         bias = None if self.bias is None else self.bias.repeat_interleave(self.order)
-        y = F.conv2d(x, bank, bias, stride=self.stride, padding=self.padding)
+        y = F.conv2d(
+            x, bank, bias, stride=self.stride, padding=self.padding, dilation=self.dilation
+        )
         return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[-2:])
 
     def extra_repr(self) -> str:
         return (
             f"{self.group.name}, {self.in_channels}, {self.out_channels}, "
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, "
             f"exact_transform={self.transform.exact}"
         )
 
@@ -116,7 +121,7 @@ class LiftingConv(_GroupConvBase):
         group: :math:`G = \mathbb{R}^2 \rtimes H` with finite :math:`H` (``p4()``, ``E2(8)``...).
         in_channels, out_channels: channel counts.
         kernel_size: spatial filter size ``k``.
-        stride, padding: as in ``conv2d`` (see :mod:`gattn.analysis` for which input sizes keep
+        stride, padding, dilation: as in ``conv2d`` (see :mod:`gattn.analysis` for which input sizes keep
             exact equivariance when ``stride > 1``).
         bias: a learned bias per output channel, shared over :math:`H`.
 
@@ -140,7 +145,9 @@ class LiftingConv(_GroupConvBase):
 
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, self.in_channels, type(self).__name__)
-        check_kernel_fits(x, self.kernel_size, self.padding, type(self).__name__)
+        check_kernel_fits(
+            x, self.dilation * (self.kernel_size - 1) + 1, self.padding, type(self).__name__
+        )
         return self._conv(x)
 
 
@@ -164,10 +171,15 @@ class GroupConv(_GroupConvBase):
         stride: int = 1,
         padding: int = 0,
         bias: bool = True,
+        dilation: int = 1,
     ) -> None:
-        super().__init__(group, in_channels, out_channels, kernel_size, stride, padding, bias, True)
+        super().__init__(
+            group, in_channels, out_channels, kernel_size, stride, padding, bias, True, dilation
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         check_signal(x, self.in_channels, self.order, type(self).__name__)
-        check_kernel_fits(x, self.kernel_size, self.padding, type(self).__name__)
+        check_kernel_fits(
+            x, self.dilation * (self.kernel_size - 1) + 1, self.padding, type(self).__name__
+        )
         return self._conv(x.flatten(1, 2))
