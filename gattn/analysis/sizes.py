@@ -24,7 +24,6 @@ non-square inputs ``(height, width)`` are supported.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -121,7 +120,9 @@ def _spec_of(name: str, module: nn.Module) -> LayerSpec | None:
             p = (int((eff[0] - 1) // 2), int((eff[1] - 1) // 2))
             asym = any(e % 2 == 0 for e in eff)
         else:
-            raise ValueError(f"{layer}: padding must be an int, a pair or 'same'/'valid', got {pad!r}")
+            raise ValueError(
+                f"{layer}: padding must be an int, a pair or 'same'/'valid', got {pad!r}"
+            )
     else:
         p = _pair(pad, "padding", layer)
     return LayerSpec(
@@ -163,56 +164,47 @@ def trace_spatial_layers(model: nn.Module, x: Tensor) -> list[tuple[LayerSpec, S
         ``[(spec, incoming (H, W), outgoing (H, W) or None for invariants), ...]``.
     """
     calls: list[tuple[LayerSpec, Size, Size | None]] = []
-    depth = [0]
-    handles = []
+    outer_stack: list[bool] = []  # per running hooked module: was it outermost?
+    active = [0]  # number of spatial layers currently running
     seen: set[str] = set()
+    handles = []
 
-    def pre(name: str, spec: LayerSpec | None):
+    def pre(spec: LayerSpec | None):
         def hook(module, args):
-            depth[0] += 1
+            outer_stack.append(active[0] == 0)
+            if spec is not None:
+                active[0] += 1
 
         return hook
 
     def post(name: str, spec: LayerSpec | None):
         def hook(module, args, output):
-            depth[0] -= 1
+            outer = outer_stack.pop()
+            if spec is not None:
+                active[0] -= 1
             inp = args[0] if args and isinstance(args[0], Tensor) else None
-            if inp is None or not isinstance(output, Tensor) or inp.dim() < 4 or name in seen:
+            if not outer or name in seen or inp is None or inp.dim() < 4:
                 return
-            outer = depth[0] == 0 or not any(s == "outer" for s in stack_kinds[: depth[0]])
-            if spec is not None and outer:
+            if not isinstance(output, Tensor):
+                return
+            if spec is not None:
                 seen.add(name)
                 out_hw = tuple(output.shape[-2:]) if output.dim() >= 4 else None
                 calls.append((spec, tuple(inp.shape[-2:]), out_hw))  # type: ignore[arg-type]
-            elif spec is None and output.dim() == 2 and outer:
+            elif output.dim() == 2:
                 seen.add(name)
-                calls.append(
-                    (LayerSpec(name, type(module).__name__, kind="global"), tuple(inp.shape[-2:]), None)  # type: ignore[arg-type]
-                )
+                inv = LayerSpec(name, type(module).__name__, kind="global")
+                calls.append((inv, tuple(inp.shape[-2:]), None))  # type: ignore[arg-type]
 
         return hook
-
-    # a spatial layer counts only if no spatial ancestor is running: track it with a stack
-    stack_kinds: list[str] = []
-
-    def pre_stack(kind: str):
-        def hook(module, args):
-            stack_kinds.append(kind)
-
-        return hook
-
-    def post_stack(module, args, output):
-        stack_kinds.pop()
 
     for name, module in model.named_modules():
         spec = _spec_of(name, module)
         leaf = next(iter(module.children()), None) is None
         if spec is None and not leaf:
             continue
-        handles.append(module.register_forward_pre_hook(pre(name, spec)))
+        handles.append(module.register_forward_pre_hook(pre(spec)))
         handles.append(module.register_forward_hook(post(name, spec)))
-        handles.append(module.register_forward_pre_hook(pre_stack("outer" if spec else "leaf")))
-        handles.append(module.register_forward_hook(post_stack))
     flags = {m: m.training for m in model.modules()}
     try:
         model.eval()
@@ -428,7 +420,7 @@ class SizeReport:
     def explain(self, size: int | Size) -> SizeExplanation:
         """Per-layer trace for ``size``, the first breaking layer and the nearest exact sizes.
         For an int, neighbours are square ints; for ``(h, w)`` each axis is moved on its own
-        (the neighbours are the nearest exact ``(h', w')`` along the diagonal search)."""
+        (the rule is separable over the axes)."""
         hw = _as_size(size, "size")
         steps = propagate(self.layers, hw)
         valid = _valid(steps)
@@ -442,30 +434,23 @@ class SizeReport:
         return SizeExplanation(hw, exact, steps, breaking, below, above)
 
     def _nearest(self, size: int | Size) -> tuple[int | Size | None, int | Size | None]:
-        def shifted(d: int) -> int | Size:
-            if isinstance(size, int):
-                return size + d
-            h, w = _as_size(size, "size")
-            return (self._axis_near(h, w, d, 0), self._axis_near(h, w, d, 1))
-
-        limit = 4 * max(max(self.sizes, key=_first) if self.sizes else (256,), key=int)
-        below = above = None
-        n0 = _first(size)
-        for d in range(1, int(limit)):
-            if below is None and n0 - d >= 1 and _safe_exact(self, shifted(-d)):
-                below = shifted(-d)
-            if above is None and _safe_exact(self, shifted(d)):
-                above = shifted(d)
-            if below is not None and above is not None:
-                break
-            if n0 - d < 1 and above is not None:
-                break
+        """Nearest exact sizes below/above. The rule acts on each axis separately, so for a
+        pair ``(h, w)`` each inexact axis gets its own nearest exact value (an exact axis is
+        kept; ``None`` if an axis has none)."""
+        if isinstance(size, int):
+            return self._nearest_axis(size)
+        h, w = _as_size(size, "size")
+        (hb, ha), (wb, wa) = (
+            (n, n) if _safe_exact(self, n) else self._nearest_axis(n) for n in (h, w)
+        )
+        below = None if hb is None or wb is None else (hb, wb)
+        above = None if ha is None or wa is None else (ha, wa)
         return below, above
 
-    def _axis_near(self, h: int, w: int, d: int, axis: int) -> int:
-        n = (h, w)[axis]
-        m = n + d
-        return m if m >= 1 else n
+    def _nearest_axis(self, n: int) -> tuple[int | None, int | None]:
+        below = next((m for m in range(n - 1, 0, -1) if _safe_exact(self, m)), None)
+        above = next((m for m in range(n + 1, max(1024, 4 * n)) if _safe_exact(self, m)), None)
+        return below, above
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -483,10 +468,6 @@ class SizeReport:
             f"{len(self.layers)} spatial layers ({self.order} order); "
             f"{len(ex)}/{len(self.sizes)} candidate sizes exact: {shown}"
         )
-
-
-def _first(size: object) -> int:
-    return size if isinstance(size, int) else size[0]  # type: ignore[index,return-value]
 
 
 def _valid(steps: Sequence[LayerStep]) -> bool:
@@ -594,10 +575,7 @@ def explain_size(
 ) -> SizeExplanation:
     """Shortcut for ``exact_input_sizes(model).explain(size)`` (``model`` may already be a
     :class:`SizeReport`)."""
-    report = model if isinstance(model, SizeReport) else exact_input_sizes(
-        model, input_shape_hint=input_shape_hint
-    )
+    if isinstance(model, SizeReport):
+        return model.explain(size)
+    report = exact_input_sizes(model, input_shape_hint=input_shape_hint)
     return report.explain(size)
-
-
-_ = math  # keep the import for doc builds that evaluate the LaTeX examples

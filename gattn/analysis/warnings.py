@@ -1,0 +1,122 @@
+r"""Warn when a model runs at an input size that makes it only approximately equivariant.
+
+The check is the size rule :math:`(n + 2p - k') \bmod s = 0` of :mod:`gattn.analysis.sizes`,
+evaluated on the layer chain found by one dry run (cached on the model). Filter or escalate the
+warning with the standard :mod:`warnings` machinery, e.g.
+``warnings.simplefilter("error", EquivarianceWarning)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+from .sizes import LayerSpec, SizeExplanation, SizeReport, trace_spatial_layers
+
+__all__ = ["EquivarianceWarning", "warn_if_inexact", "install_size_check"]
+
+_SPECS = "_gattn_size_specs"
+_BUSY = "_gattn_size_check_busy"
+
+
+class EquivarianceWarning(UserWarning):
+    """The input size breaks exact equivariance at a subsampling layer (SPEC §5)."""
+
+
+def _specs(module: nn.Module, input_shape: Sequence[int]) -> list[LayerSpec]:
+    specs = getattr(module, _SPECS, None)
+    if specs is None:
+        shape = (1, *tuple(int(v) for v in input_shape)[1:])
+        param = next(module.parameters(), None)
+        x = torch.zeros(shape)
+        if param is not None:
+            x = x.to(device=param.device, dtype=param.dtype)
+        object.__setattr__(module, _BUSY, True)
+        try:
+            specs = [c[0] for c in trace_spatial_layers(module, x)]
+        finally:
+            object.__setattr__(module, _BUSY, False)
+        object.__setattr__(module, _SPECS, specs)
+    return specs
+
+
+def warn_if_inexact(
+    module: nn.Module, input_shape: Sequence[int], strict: bool = False
+) -> SizeExplanation | None:
+    """Warn (or raise) if ``input_shape`` makes ``module`` only approximately equivariant.
+
+    Args:
+        module: the model.
+        input_shape: the full input shape, ``(B, C, Y, X)`` or ``(B, C, |H|, Y, X)``.
+        strict: raise ``ValueError`` instead of warning.
+
+    Returns:
+        The :class:`~gattn.analysis.sizes.SizeExplanation` if the size is inexact, else ``None``.
+
+    Raises:
+        ValueError: ``strict`` and the size is inexact, or a malformed ``input_shape``.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    shape = tuple(input_shape)
+    if len(shape) not in (4, 5) or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise ValueError(
+            f"input_shape must be (B, C, Y, X) or (B, C, |H|, Y, X) of positive ints, "
+            f"got {input_shape!r}"
+        )
+    specs = _specs(module, shape)
+    size = (shape[-2], shape[-1])
+    report = SizeReport(specs, "execution", [], [])
+    if report.is_exact(size):
+        return None
+    why = report.explain(size[0] if size[0] == size[1] else size)
+    b = why.breaking
+    where = (
+        f"layer {b.name!r} ({b.type}, kernel {b.kernel_size}, stride {b.stride}, padding "
+        f"{b.padding}) receives {b.incoming[0]}x{b.incoming[1]}: {b.reason}"
+        if b is not None
+        else "the input is too small"
+    )
+    msg = (
+        f"{type(module).__name__} is only approximately equivariant at input size "
+        f"{size[0]}x{size[1]}: {where}. Nearest exact sizes: below {why.nearest_below}, "
+        f"above {why.nearest_above}"
+    )
+    if strict:
+        raise ValueError(msg)
+    warnings.warn(msg, EquivarianceWarning, stacklevel=3)
+    return why
+
+
+def install_size_check(model: nn.Module, strict: bool = False) -> RemovableHandle:
+    """Register a forward pre-hook on ``model`` that runs :func:`warn_if_inexact` once per
+    input size ``(Y, X)``. Skipped while ``torch.compile`` traces (the check is plain Python).
+
+    Args:
+        model: the top-level model.
+        strict: raise ``ValueError`` instead of warning.
+
+    Returns:
+        The hook handle (``handle.remove()`` uninstalls it).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    checked: set[tuple[int, int]] = set()
+
+    def hook(module: nn.Module, args: tuple) -> None:
+        if torch.compiler.is_compiling() or getattr(module, _BUSY, False):
+            return
+        x = args[0] if args else None
+        if not isinstance(x, torch.Tensor) or x.dim() not in (4, 5):
+            return
+        key = (int(x.shape[-2]), int(x.shape[-1]))
+        if key in checked:
+            return
+        checked.add(key)
+        warn_if_inexact(module, tuple(x.shape), strict=strict)
+
+    return model.register_forward_pre_hook(hook)

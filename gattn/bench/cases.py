@@ -1,0 +1,166 @@
+"""Benchmark cases: each builds a step closure (forward + backward, or a training step).
+
+A case is a function ``(device, **params) -> (step, extra)``; ``extra`` holds numbers reported
+next to the measurement (parameter counts, images per step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["CASES", "build_case"]
+
+Step = Callable[[], object]
+
+
+def _group(name: str):
+    from ..groups import SE2, p4, p4m
+
+    if name == "p4":
+        return p4()
+    if name == "p4m":
+        return p4m()
+    if name.startswith("C"):
+        return SE2(int(name[1:]))
+    raise ValueError(f"unknown benchmark group {name!r}: use p4, p4m or C<n>")
+
+
+def _fwd_bwd(module: torch.nn.Module, x: torch.Tensor) -> Step:
+    params = [p for p in module.parameters() if p.requires_grad]
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        out = module(x)
+        out.float().square().mean().backward()
+
+    return step
+
+
+def conv2d(device, batch=128, cin=10, cout=10, order=4, size=28, kernel=3):
+    """The floor: ``torch.nn.Conv2d`` with the expanded channel counts ``C |H|``."""
+    m = torch.nn.Conv2d(cin * order, cout * order, kernel, bias=False).to(device)
+    x = torch.randn(batch, cin * order, size, size, device=device)
+    return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
+
+
+def group_conv(device, group="p4", batch=128, cin=10, cout=10, size=28, kernel=3):
+    """gattn's plain ``GroupConv``."""
+    from ..nn import GroupConv
+
+    g = _group(group)
+    m = GroupConv(g, cin, cout, kernel, bias=False).to(device)
+    x = torch.randn(batch, cin, g.stabiliser.order, size, size, device=device)
+    return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
+
+
+def attentive_group_conv(
+    device, attention="full", group="p4", batch=128, cin=10, cout=10, size=28, kernel=3
+):
+    """``AttentiveGroupConv`` with the given attention."""
+    from ..nn.attentive import AttentiveGroupConv
+
+    g = _group(group)
+    m = AttentiveGroupConv(g, cin, cout, kernel, bias=False, attention=attention).to(device)
+    x = torch.randn(batch, cin, g.stabiliser.order, size, size, device=device)
+    return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
+
+
+def attentive_reference(device, group="p4", batch=128, cin=10, cout=10, size=28, kernel=3):
+    """Full attention computed the reference way: all partial responses materialised."""
+    from ..attention.base import PairAttention
+    from ..nn.attentive import AttentiveGroupConv
+
+    g = _group(group)
+    m = AttentiveGroupConv(g, cin, cout, kernel, bias=False, attention="full").to(device)
+    op = m.attention
+    x = torch.randn(batch, cin, g.stabiliser.order, size, size, device=device)
+    n = g.stabiliser.order
+    params = list(m.parameters())
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        bank = m.filter_bank().reshape(cout, n, cin, n, kernel, kernel)
+        out = PairAttention.attentive_conv(op, x, bank)
+        out.square().mean().backward()
+
+    return step, {"params": sum(p.numel() for p in params)}
+
+
+def e2cnn_r2conv(device, order=4, batch=128, cin=10, cout=10, size=28, kernel=3):
+    """e2cnn's ``R2Conv`` between regular fields of :math:`C_n` (training mode: the filter is
+    expanded at every forward, as in gattn)."""
+    from e2cnn import gspaces
+    from e2cnn import nn as enn
+
+    space = gspaces.Rot2dOnR2(N=order)
+    fin = enn.FieldType(space, cin * [space.regular_repr])
+    fout = enn.FieldType(space, cout * [space.regular_repr])
+    m = enn.R2Conv(fin, fout, kernel_size=kernel, bias=False).to(device)
+    m.train()
+    x = enn.GeometricTensor(torch.randn(batch, cin * order, size, size, device=device), fin)
+    params = list(m.parameters())
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        m(x).tensor.square().mean().backward()
+
+    return step, {"params": sum(p.numel() for p in params)}
+
+
+def self_attention(device, kind="group", group="p4", batch=8, channels=16, heads=4, size=28,
+                   patch=5, implementation="lean"):
+    """GSA lifting/group self-attention, lean or the materialising reference."""
+    from ..nn import self_attention as sa
+
+    g = _group(group)
+    n = g.stabiliser.order
+    if implementation == "lean":
+        cls = sa.LiftingSelfAttention if kind == "lifting" else sa.GroupSelfAttention
+    else:
+        cls = getattr(sa, "LiftingSelfAttentionReference" if kind == "lifting"
+                      else "GroupSelfAttentionReference")
+    m = cls(g, channels, channels, heads, patch_size=patch).to(device)
+    shape = (batch, channels, size, size) if kind == "lifting" else (batch, channels, n, size, size)
+    x = torch.randn(*shape, device=device)
+    return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
+
+
+def model_training(device, model="p4cnn", batch=128, size=28, channels=1):
+    """One optimiser step of a zoo model; ``extra['images']`` = batch for throughput."""
+    from ..models import get_model
+
+    m = get_model(model).to(device).train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-4)
+    x = torch.randn(batch, channels, size, size, device=device)
+    y = torch.randint(10, (batch,), device=device)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+
+    return step, {"params": sum(p.numel() for p in m.parameters()), "images": batch}
+
+
+CASES: dict[str, Callable] = {
+    "conv2d": conv2d,
+    "group_conv": group_conv,
+    "attentive_group_conv": attentive_group_conv,
+    "attentive_reference": attentive_reference,
+    "e2cnn_r2conv": e2cnn_r2conv,
+    "self_attention": self_attention,
+    "model_training": model_training,
+}
+
+
+def build_case(name: str, device: torch.device | str, params: dict):
+    """Build the named case; ``ValueError`` listing the cases for an unknown name."""
+    if name not in CASES:
+        raise ValueError(f"unknown benchmark case {name!r}; valid: {', '.join(sorted(CASES))}")
+    return CASES[name](torch.device(device), **params)

@@ -1,0 +1,219 @@
+"""The benchmark suite: every case measured in one run, each in a fresh process, reported as
+ratios first (the numbers that matter), then absolute times and memory.
+
+``python -m gattn.bench`` / ``gattn bench`` writes ``benchmarks/results/<device>.json`` and a
+markdown table next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .measure import device_name, run_isolated
+
+__all__ = ["Comparison", "default_suite", "run_suite", "to_markdown"]
+
+ROT_MNIST_LAYER = {"batch": 128, "cin": 10, "cout": 10, "size": 28, "kernel": 3}
+
+
+@dataclass
+class Comparison:
+    """``case`` measured against ``baseline``; ``targets`` bound the ratios
+    (``{"time": 3.0, "memory": 2.0}``)."""
+
+    name: str
+    case: tuple[str, dict]
+    baseline: tuple[str, dict]
+    targets: dict = field(default_factory=dict)
+    section: str = "layers"
+
+
+def default_suite(quick: bool = False) -> list[Comparison]:
+    """The comparisons of the issues' targets plus scaling rows (``quick``: smaller shapes)."""
+    layer = dict(ROT_MNIST_LAYER)
+    if quick:
+        layer.update(batch=8, size=16)
+    plain = ("group_conv", {"group": "p4", **layer})
+    floor = ("conv2d", {"order": 4, **layer})
+    rows = [
+        Comparison("plain GroupConv vs Conv2d (floor)", plain, floor, {"time": 1.15}),
+        Comparison(
+            "plain GroupConv vs e2cnn R2Conv", plain, ("e2cnn_r2conv", {"order": 4, **layer}),
+            {"time": 1.0},
+        ),
+    ]
+    for att, targets in (
+        ("full", {"time": 3.0, "memory": 2.0}),
+        ("input", {"time": 1.3, "memory": 1.5}),
+        ("channel", {}),
+        ("spatial", {}),
+    ):
+        rows.append(
+            Comparison(
+                f"attentive GroupConv ({att}) vs plain",
+                ("attentive_group_conv", {"attention": att, "group": "p4", **layer}),
+                plain,
+                targets,
+            )
+        )
+    rows.append(
+        Comparison(
+            "full attention, materialising reference vs plain",
+            ("attentive_reference", {"group": "p4", **layer}),
+            plain,
+        )
+    )
+    sa = {"batch": 2 if quick else 8, "size": 14 if quick else 28, "channels": 18, "heads": 9}
+    for kind in ("lifting", "group"):
+        for grp in ("p4", "p4m"):
+            rows.append(
+                Comparison(
+                    f"GSA {kind} self-attention ({grp}, p=5): lean vs materialising",
+                    ("self_attention", {"kind": kind, "group": grp, "patch": 5, **sa}),
+                    ("self_attention", {"kind": kind, "group": grp, "patch": 5,
+                                        "implementation": "reference", **sa}),
+                    section="self-attention",
+                )
+            )
+    batch = 16 if quick else 128
+    for model in ("p4cnn", "af-p4cnn", "a-p4cnn", "gsa-p4"):
+        rows.append(
+            Comparison(
+                f"training step: {model} vs p4cnn",
+                ("model_training", {"model": model, "batch": batch if "gsa" not in model else 8}),
+                ("model_training", {"model": "p4cnn", "batch": batch if "gsa" not in model else 8}),
+                section="models",
+            )
+        )
+    for order in (4, 8, 16):
+        for att in ("full",):
+            rows.append(
+                Comparison(
+                    f"scaling |H|={order}: attentive ({att}) vs plain",
+                    ("attentive_group_conv", {"attention": att, "group": f"C{order}", **layer}),
+                    ("group_conv", {"group": f"C{order}", **layer}),
+                    section="scaling",
+                )
+            )
+    for size in (28, 56, 112):
+        lay = dict(layer, size=size if not quick else size // 2, batch=layer["batch"] // 4 or 1)
+        rows.append(
+            Comparison(
+                f"scaling size={lay['size']}: attentive (full) vs plain",
+                ("attentive_group_conv", {"attention": "full", "group": "p4", **lay}),
+                ("group_conv", {"group": "p4", **lay}),
+                section="scaling",
+            )
+        )
+    return rows
+
+
+def _key(case: tuple[str, dict]) -> str:
+    return case[0] + json.dumps(case[1], sort_keys=True)
+
+
+def run_suite(
+    device: str = "cpu",
+    quick: bool = False,
+    repeats: int = 5,
+    out_dir: str | Path | None = "benchmarks/results",
+    select: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Measure every comparison (cases shared between rows are measured once).
+
+    Args:
+        device: ``"cpu"`` or ``"cuda"``.
+        quick: small shapes (a smoke run).
+        repeats: timed steps per case.
+        out_dir: where to write ``<device>.json`` and ``.md`` (``None``: do not write).
+        select: only rows whose name contains this text.
+        progress: show a progress bar.
+
+    Returns:
+        The results dictionary (also written as JSON).
+    """
+    suite = [c for c in default_suite(quick) if select is None or select in c.name]
+    if not suite:
+        raise ValueError(f"select={select!r} matches no benchmark row")
+    cache: dict[str, dict] = {}
+    cases = []
+    for row in suite:
+        for case in (row.case, row.baseline):
+            if _key(case) not in cache:
+                cache[_key(case)] = {}
+                cases.append(case)
+    for case in tqdm(cases, desc="benchmarks", disable=not progress):
+        params = dict(case[1], device=device, repeats=repeats)
+        cache[_key(case)] = run_isolated(case[0], params)
+    rows = []
+    for row in suite:
+        a, b = cache[_key(row.case)], cache[_key(row.baseline)]
+        entry = {"name": row.name, "section": row.section, "case": a, "baseline": b,
+                 "targets": row.targets}
+        if "error" not in a and "error" not in b:
+            entry["time_ratio"] = a["time_s"] / b["time_s"]
+            entry["memory_ratio"] = a["peak_mb"] / b["peak_mb"] if b["peak_mb"] > 0 else None
+            met = []
+            if "time" in row.targets:
+                met.append(entry["time_ratio"] <= row.targets["time"])
+            if "memory" in row.targets and entry["memory_ratio"] is not None:
+                met.append(entry["memory_ratio"] <= row.targets["memory"])
+            entry["target_met"] = all(met) if met else None
+        rows.append(entry)
+    dev = device_name(device)
+    result = {
+        "device": dev,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "quick": quick,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "rows": rows,
+    }
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = dev + ("-quick" if quick else "")
+        (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
+        (out / f"{stem}.md").write_text(to_markdown(result))
+    return result
+
+
+def _fmt(v, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def to_markdown(result: dict) -> str:
+    """The results as markdown: ratios first, then absolute numbers."""
+    lines = [
+        f"# Benchmarks on {result['device']}",
+        "",
+        f"torch {result['torch']}, {result['threads']} threads, {result['date']}"
+        + (" (quick shapes)" if result.get("quick") else ""),
+        "",
+        "| comparison | time ratio | memory ratio | target | met | case time (s) | "
+        "baseline time (s) | case peak (MiB) | baseline peak (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        a, b = r["case"], r["baseline"]
+        tgt = ", ".join(f"{k} ≤ {v}×" for k, v in r["targets"].items()) or "-"
+        if "error" in a or "error" in b:
+            err = a.get("error") or b.get("error")
+            lines.append(f"| {r['name']} | error | | {tgt} | | {err[:80]} | | | |")
+            continue
+        met = {True: "yes", False: "**no**", None: "-"}[r.get("target_met")]
+        lines.append(
+            f"| {r['name']} | {_fmt(r['time_ratio'], '.2f')}× | "
+            f"{_fmt(r['memory_ratio'], '.2f')}{'×' if r['memory_ratio'] else ''} | {tgt} | {met} | "
+            f"{a['time_s']:.4f} | {b['time_s']:.4f} | {a['peak_mb']:.1f} | {b['peak_mb']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,36 @@
+"""``gattn bench``: run the benchmark suite and write ``benchmarks/results/<device>.{json,md}``."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..bench import run_suite, to_markdown
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    result = run_suite(
+        device=device,
+        quick=args.quick,
+        repeats=args.repeats,
+        out_dir=args.out,
+        select=args.select,
+        progress=not args.quiet,
+    )
+    print(to_markdown(result))
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="measure time and memory of layers and models")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--quick", action="store_true", help="small shapes (smoke run)")
+    p.add_argument("--repeats", type=int, default=5, help="timed steps per case")
+    p.add_argument("--select", default=None, help="only rows whose name contains this text")
+    p.add_argument("--out", default="benchmarks/results", help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
