@@ -22,7 +22,7 @@ from gattn.testing import check_group_axioms
 
 
 class RotationScaling(MatrixGroup):
-    r""":math:`SO(2) \times \mathbb{R}_{>0}`; elements ``(*batch, 2)`` = :math:`(\theta, \log s)`."""
+    r""":math:`SO(2) \times \mathbb{R}_{>0}`; elements ``(*batch, 2)``: :math:`(\theta, \log s)`."""
 
     name = "SO(2)xR+"
     element_shape = (2,)
@@ -87,7 +87,7 @@ def haar_density_invariance(
     for _ in range(n):
         k = group.sample(generator=gen, dtype=torch.float64)
         g = group.sample(generator=gen, dtype=torch.float64)
-        jac = torch.autograd.functional.jacobian(lambda z: group.product(k, z), g)
+        jac = torch.autograd.functional.jacobian(lambda z, k=k: group.product(k, z), g)
         lhs = density(group.product(k, g)) * torch.linalg.det(jac).abs()
         rhs = density(g)
         worst = max(worst, float((lhs - rhs).abs() / rhs))

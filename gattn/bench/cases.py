@@ -112,8 +112,17 @@ def e2cnn_r2conv(device, order=4, batch=128, cin=10, cout=10, size=28, kernel=3)
     return step, {"params": sum(p.numel() for p in params)}
 
 
-def self_attention(device, kind="group", group="p4", batch=8, channels=16, heads=4, size=28,
-                   patch=5, implementation="lean"):
+def self_attention(
+    device,
+    kind="group",
+    group="p4",
+    batch=8,
+    channels=16,
+    heads=4,
+    size=28,
+    patch=5,
+    implementation="lean",
+):
     """GSA lifting/group self-attention, lean or the materialising reference."""
     from ..nn import self_attention as sa
 
@@ -122,8 +131,10 @@ def self_attention(device, kind="group", group="p4", batch=8, channels=16, heads
     if implementation == "lean":
         cls = sa.LiftingSelfAttention if kind == "lifting" else sa.GroupSelfAttention
     else:
-        cls = getattr(sa, "LiftingSelfAttentionReference" if kind == "lifting"
-                      else "GroupSelfAttentionReference")
+        cls = getattr(
+            sa,
+            "LiftingSelfAttentionReference" if kind == "lifting" else "GroupSelfAttentionReference",
+        )
     m = cls(g, channels, channels, heads, patch_size=patch).to(device)
     shape = (batch, channels, size, size) if kind == "lifting" else (batch, channels, n, size, size)
     x = torch.randn(*shape, device=device)

@@ -45,7 +45,9 @@ def default_suite(quick: bool = False) -> list[Comparison]:
     rows = [
         Comparison("plain GroupConv vs Conv2d (floor)", plain, floor, {"time": 1.15}),
         Comparison(
-            "plain GroupConv vs e2cnn R2Conv", plain, ("e2cnn_r2conv", {"order": 4, **layer}),
+            "plain GroupConv vs e2cnn R2Conv",
+            plain,
+            ("e2cnn_r2conv", {"order": 4, **layer}),
             {"time": 1.0},
         ),
     ]
@@ -77,8 +79,16 @@ def default_suite(quick: bool = False) -> list[Comparison]:
                 Comparison(
                     f"GSA {kind} self-attention ({grp}, p=5): lean vs materialising",
                     ("self_attention", {"kind": kind, "group": grp, "patch": 5, **sa}),
-                    ("self_attention", {"kind": kind, "group": grp, "patch": 5,
-                                        "implementation": "reference", **sa}),
+                    (
+                        "self_attention",
+                        {
+                            "kind": kind,
+                            "group": grp,
+                            "patch": 5,
+                            "implementation": "reference",
+                            **sa,
+                        },
+                    ),
                     section="self-attention",
                 )
             )
@@ -156,8 +166,13 @@ def run_suite(
     rows = []
     for row in suite:
         a, b = cache[_key(row.case)], cache[_key(row.baseline)]
-        entry = {"name": row.name, "section": row.section, "case": a, "baseline": b,
-                 "targets": row.targets}
+        entry = {
+            "name": row.name,
+            "section": row.section,
+            "case": a,
+            "baseline": b,
+            "targets": row.targets,
+        }
         if "error" not in a and "error" not in b:
             entry["time_ratio"] = a["time_s"] / b["time_s"]
             entry["memory_ratio"] = a["peak_mb"] / b["peak_mb"] if b["peak_mb"] > 0 else None

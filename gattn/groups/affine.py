@@ -126,7 +126,8 @@ class SemidirectProduct(MatrixGroup):
     def act(self, g: Tensor, y: Tensor) -> Tensor:
         if y.shape[-1] != self.translation_dim:
             raise ValueError(
-                f"y has last dimension {y.shape[-1]}, expected {self.translation_dim} for {self.name}"
+                f"y has last dimension {y.shape[-1]}, expected {self.translation_dim} "
+                f"for {self.name}"
             )
         x, h = self.split(g)
         return self.stabiliser.act(h, y) + x

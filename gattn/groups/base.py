@@ -124,7 +124,8 @@ class Group(ABC):
 
     # ---------------------------------------------------------------- derived
     def relative(self, g: Tensor, h: Tensor) -> Tensor:
-        r"""The relative element :math:`g^{-1} h`, invariant under :math:`(g,h) \mapsto (kg, kh)`."""
+        r"""The relative element :math:`g^{-1} h`, invariant under
+        :math:`(g, h) \mapsto (kg, kh)`."""
         return self.product(self.inverse(g), h)
 
     def integrate(self, values: Tensor, grid: Tensor, dim: int = -1) -> Tensor:

@@ -46,7 +46,9 @@ def _as_sympy(m: object, name: str) -> sympy.Matrix:
         ) from exc
     if mat.rows != mat.cols or mat.rows == 0:
         raise ValueError(f"{name} must be a non-empty square matrix, got shape {mat.shape}")
-    mat = mat.applyfunc(lambda e: sympy.nsimplify(e) if isinstance(e, (float, sympy.Float)) else sympy.sympify(e))
+    mat = mat.applyfunc(
+        lambda e: sympy.nsimplify(e) if isinstance(e, (float, sympy.Float)) else sympy.sympify(e)
+    )
     for e in mat:
         if not e.is_real or not e.is_algebraic:
             raise ValueError(

@@ -182,7 +182,8 @@ def transform_signal(group: MatrixGroup, g: Tensor, x: Tensor, mode: str = "auto
         raise ValueError(f"group signals need a finite stabiliser; {stab.name} is not finite")
     if not isinstance(x, Tensor) or x.dim() != 5:
         raise ValueError(
-            f"x must be a group signal (B, C, |H|, Y, X), got shape {tuple(getattr(x, 'shape', ()))}"
+            f"x must be a group signal (B, C, |H|, Y, X), "
+            f"got shape {tuple(getattr(x, 'shape', ()))}"
         )
     if x.shape[2] != stab.order:
         raise ValueError(

@@ -121,8 +121,8 @@ class LiftingConv(_GroupConvBase):
         group: :math:`G = \mathbb{R}^2 \rtimes H` with finite :math:`H` (``p4()``, ``E2(8)``...).
         in_channels, out_channels: channel counts.
         kernel_size: spatial filter size ``k``.
-        stride, padding, dilation: as in ``conv2d`` (see :mod:`gattn.analysis` for which input sizes keep
-            exact equivariance when ``stride > 1``).
+        stride, padding, dilation: as in ``conv2d`` (see :mod:`gattn.analysis` for which
+            input sizes keep exact equivariance when ``stride > 1``).
         bias: a learned bias per output channel, shared over :math:`H`.
 
     Shapes:

@@ -77,7 +77,10 @@ class SpatialPool(nn.Module):
         return y.reshape(*lead, *y.shape[-2:])
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, mode={self.mode!r}"
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"mode={self.mode!r}"
+        )
 
 
 class GlobalPool(nn.Module):

@@ -65,7 +65,13 @@ class BrokenHaar(SemidirectProduct):
 
 @pytest.mark.parametrize(
     "group",
-    [NonAssociativeSO2(), WrongInverseSO2(), WrongActionSO2(), BrokenCayley(), BrokenHaar(cyclic(4))],
+    [
+        NonAssociativeSO2(),
+        WrongInverseSO2(),
+        WrongActionSO2(),
+        BrokenCayley(),
+        BrokenHaar(cyclic(4)),
+    ],
     ids=lambda g: g.name,
 )
 def test_broken_groups_are_caught(group) -> None:

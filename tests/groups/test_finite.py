@@ -68,7 +68,9 @@ def test_non_closing_generator_is_rejected() -> None:
 
 def test_irrational_rotation_rejected_before_closure() -> None:
     with pytest.raises(ValueError, match="not a real algebraic number"):
-        FiniteGroup.from_generators("bad", [[[sympy.cos(1), -sympy.sin(1)], [sympy.sin(1), sympy.cos(1)]]])
+        FiniteGroup.from_generators(
+            "bad", [[[sympy.cos(1), -sympy.sin(1)], [sympy.sin(1), sympy.cos(1)]]]
+        )
 
 
 def test_singular_generator_rejected() -> None:

@@ -119,7 +119,9 @@ def test_conv_matches_direct_formula() -> None:
                             off = torch.tensor([dc, -dr], dtype=torch.float64)  # (x, y), y up
                             src = a_inv @ off
                             kc, kr = int(round(float(src[0]))) + 1, 1 - int(round(float(src[1])))
-                            total += (x[0, :, ht, i + 1 + dr, j + 1 + dc] * psi[:, rel, kr, kc]).sum()
+                            total += (
+                                x[0, :, ht, i + 1 + dr, j + 1 + dc] * psi[:, rel, kr, kc]
+                            ).sum()
                 ref[h, i, j] = total
     assert torch.allclose(out[0, 0], ref, atol=1e-12)
 
