@@ -43,8 +43,8 @@ Implementation (lean, no per-pixel work for :math:`\rho`):
   ``F.unfold``; out-of-image neighbours get logit :math:`-\infty` (not zero keys), so the
   boundary transforms with the image; global attention (``patch_size=None``) attends to all
   positions and gathers :math:`\rho` by the relative-offset index;
-* ``chunk_size`` processes the output group axis in chunks, and ``checkpoint=True`` recomputes
-  each chunk in the backward pass (bounded activation memory).
+* ``chunk_size`` runs the attention on chunks of the batch, and ``checkpoint=True`` recomputes
+  each chunk in the backward pass (activation memory bounded by one chunk).
 """
 
 from __future__ import annotations
@@ -90,50 +90,49 @@ def attention_stabiliser(group: object) -> FiniteGroup:
 
 
 def _attend_local(q: Tensor, k: Tensor, v: Tensor, rho: Tensor, patch: int) -> Tensor:
-    """Local attention core.
+    """Local attention core (all contractions are contiguous batched matmuls).
 
     Args:
-        q: ``(B, M, N, Hq, d)`` scaled queries (``Hq`` may be 1: shared over h).
+        q: ``(B, M, N, Hq, d)`` scaled queries (``Hq = 1`` for lifting: shared over h).
         k, v: ``(B, M, d, G, Y, X)``.
-        rho: ``(M, d, Hq', G, P)`` the positional table (``Hq'`` the output group axis).
+        rho: ``(M, H', d, G * P)`` the positional table for the output group axis ``H'``.
         patch: the odd patch size ``p`` (``P = p^2``).
 
     Returns:
-        ``(B, M, N, Hq', d)``.
+        ``(B, M, N, H', d)``.
     """
     b, m, d, g, y, x = k.shape
     n, p2, r = y * x, patch * patch, patch // 2
+    hq, hout = q.shape[3], rho.shape[1]
+    # neighbourhoods (B, M, N, d, G*P) and (B, M, N, G*P, d)
     kf = F.unfold(k.reshape(b, m * d * g, y, x), patch, padding=r).view(b, m, d, g, p2, n)
+    kf = kf.permute(0, 1, 5, 2, 3, 4).reshape(b, m, n, d, g * p2)
     vf = F.unfold(v.reshape(b, m * d * g, y, x), patch, padding=r).view(b, m, d, g, p2, n)
-    ones = k.new_ones(1, 1, y, x)
-    valid = F.unfold(ones, patch, padding=r)[0] > 0.5  # (P, N)
-    invalid = ~valid.t().reshape(n, 1, 1, p2)
-    if q.shape[3] == 1:  # lifting: the query does not depend on h
-        q1 = q[:, :, :, 0]
-        logits = torch.einsum("bmnd,mdhgp->bmnhgp", q1, rho)
-        logits = logits + torch.einsum("bmnd,bmdgpn->bmngp", q1, kf).unsqueeze(3)
-    else:
-        logits = torch.einsum("bmnhd,mdhgp->bmnhgp", q, rho)
-        logits = logits + torch.einsum("bmnhd,bmdgpn->bmnhgp", q, kf)
+    vf = vf.permute(0, 1, 5, 3, 4, 2).reshape(b, m, n, g * p2, d)
+    invalid = F.unfold(k.new_ones(1, 1, y, x), patch, padding=r)[0] < 0.5  # (P, N)
+    invalid = invalid.t().reshape(n, 1, 1, p2).expand(n, 1, g, p2).reshape(n, 1, g * p2)
+    # positional bias <q, rho>: batched over (head, h), (M, H', B*N, G*P)
+    qh = q.permute(1, 3, 0, 2, 4).reshape(m, hq, b * n, d)
+    bias = torch.matmul(qh, rho).view(m, hout, b, n, g * p2).permute(2, 0, 3, 1, 4)
+    logits = torch.matmul(q, kf) + bias  # (B, M, N, H', G*P)
     logits = logits.masked_fill(invalid, float("-inf"))
-    attn = torch.softmax(logits.flatten(-2), -1).view(logits.shape)
-    return torch.einsum("bmnhgp,bmdgpn->bmnhd", attn, vf)
+    attn = torch.softmax(logits, -1)
+    return torch.matmul(attn, vf)
 
 
 def _attend_global(q: Tensor, k: Tensor, v: Tensor, rho: Tensor) -> Tensor:
-    """Global attention core: ``rho`` is ``(M, d, Hq', G, N, N)`` (query, key pixel)."""
+    """Global attention core: ``rho`` is ``(M, N, H', d, G * N)`` (query pixel, output
+    element; key element and pixel)."""
     b, m, d, g, y, x = k.shape
-    kf = k.reshape(b, m, d, g, y * x)
-    vf = v.reshape(b, m, d, g, y * x)
-    if q.shape[3] == 1:
-        q1 = q[:, :, :, 0]
-        logits = torch.einsum("bmnd,mdhgnk->bmnhgk", q1, rho)
-        logits = logits + torch.einsum("bmnd,bmdgk->bmngk", q1, kf).unsqueeze(3)
-    else:
-        logits = torch.einsum("bmnhd,mdhgnk->bmnhgk", q, rho)
-        logits = logits + torch.einsum("bmnhd,bmdgk->bmnhgk", q, kf)
-    attn = torch.softmax(logits.flatten(-2), -1).view(logits.shape)
-    return torch.einsum("bmnhgk,bmdgk->bmnhd", attn, vf)
+    n = y * x
+    hq, hout = q.shape[3], rho.shape[2]
+    kf = k.reshape(b, m, d, g * n)
+    vf = v.reshape(b, m, d, g * n).transpose(-1, -2)  # (B, M, G*N, d)
+    qh = q.permute(1, 2, 3, 0, 4)  # (M, N, Hq, B, d)
+    bias = torch.matmul(qh, rho).permute(3, 0, 1, 2, 4)  # (B, M, N, H', G*N)
+    content = torch.matmul(q.reshape(b, m, n * hq, d), kf).view(b, m, n, hq, g * n)
+    attn = torch.softmax(content + bias, -1)
+    return torch.matmul(attn.view(b, m, n * hout, g * n), vf).view(b, m, n, hout, d)
 
 
 class _GroupAttentionBase(nn.Module):
@@ -193,8 +192,9 @@ class _GroupAttentionBase(nn.Module):
         self.chunk_size = chunk_size
         self.checkpoint = checkpoint
         n = stab.order
-        feat_dim = 2 + (stab.features(torch.zeros((), dtype=torch.long)).numel() if
-                        self.group_part else 0)
+        feat_dim = 2 + (
+            stab.features(torch.zeros((), dtype=torch.long)).numel() if self.group_part else 0
+        )
         self.qkv = nn.Linear(in_channels, 3 * out_channels, bias=False, **kw)
         self.out = nn.Linear(out_channels, out_channels, **kw)
         self.pos = RelativePositionMLP(feat_dim, out_channels, pos_hidden, **kw)
@@ -227,17 +227,19 @@ class _GroupAttentionBase(nn.Module):
 
     # ------------------------------------------------------------------ pieces
     def positional_table(self, height: int, width: int) -> Tensor:
-        r"""The embedding table :math:`\rho` for all relative elements, per head.
+        r"""The embedding table :math:`\rho` for all relative elements, per head, in the
+        layout the attention core consumes.
 
         Returns:
-            local: ``(M, d, |H|, G, p^2)``; global: ``(M, d, |H|, G, N, N)`` with
-            ``G = |H|`` (group) or ``1`` (lifting), ``M`` heads of dimension ``d``.
+            local: ``(M, |H|, d, G * p^2)``; global: ``(M, N, |H|, d, G * N)`` (query pixel,
+            output element, head channel, key element and pixel), with ``G = |H|`` (group) or
+            ``1`` (lifting) and ``M`` heads of dimension ``d``.
         """
         m, d = self.heads, self.head_dim
         if self.patch_size is not None:
             emb = self.pos(self.pos_features)  # (|H|, G, P, C)
             hq, g, p, _ = emb.shape
-            return emb.view(hq, g, p, m, d).permute(3, 4, 0, 1, 2)
+            return emb.view(hq, g * p, m, d).permute(2, 0, 3, 1)
         ref = self.inverse_matrices
         offsets = global_offsets(height, width, dtype=ref.dtype, device=ref.device)
         scale = max((max(height, width) - 1) / 2, 1.0)
@@ -256,9 +258,10 @@ class _GroupAttentionBase(nn.Module):
             feats = coords.unsqueeze(1)
         emb = self.pos(feats)  # (|H|, G, O, C)
         g = emb.shape[1]
-        emb = emb.view(n, g, o, m, d).permute(3, 4, 0, 1, 2)
-        idx = relative_offset_index(height, width, device=ref.device)
-        return emb[..., idx]  # (M, d, |H|, G, N, N)
+        idx = relative_offset_index(height, width, device=ref.device)  # (N, N')
+        npix = idx.shape[0]
+        emb = emb.view(n, g, o, m, d)[:, :, idx]  # (|H|, G, N, N', M, d)
+        return emb.permute(4, 2, 0, 5, 1, 3).reshape(m, npix, n, d, g * npix)
 
     def _check_patch(self, height: int, width: int) -> None:
         p = self.patch_size
@@ -275,19 +278,18 @@ class _GroupAttentionBase(nn.Module):
         rho = self.positional_table(height, width)
         core = _attend_local if self.patch_size is not None else _attend_global
         extra = (self.patch_size,) if self.patch_size is not None else ()
-        order = rho.shape[2]
-        step = self.chunk_size or order
-        if step >= order and not self.checkpoint:
+        batch = q.shape[0]
+        step = self.chunk_size or batch
+        if step >= batch and not self.checkpoint:
             return core(q, k, v, rho, *extra)
         outs = []
-        for s in range(0, order, step):  # chunks of the output group axis (memory bound)
-            qc = q if q.shape[3] == 1 else q[:, :, :, s : s + step]
-            rc = rho[:, :, s : s + step]
+        for s in range(0, batch, step):  # chunks of the batch (bounded activation memory)
+            args = (q[s : s + step], k[s : s + step], v[s : s + step], rho, *extra)
             if self.checkpoint and torch.is_grad_enabled():
-                outs.append(_checkpoint(core, qc, k, v, rc, *extra, use_reentrant=False))
+                outs.append(_checkpoint(core, *args, use_reentrant=False))
             else:
-                outs.append(core(qc, k, v, rc, *extra))
-        return torch.cat(outs, 3)
+                outs.append(core(*args))
+        return torch.cat(outs, 0)
 
     def _project_out(self, o: Tensor, height: int, width: int) -> Tensor:
         """``(B, M, N, |H|, d) -> (B, C_out, |H|, Y, X)``."""
@@ -326,8 +328,12 @@ class LiftingSelfAttention(_GroupAttentionBase):
         patch_size: odd ``p`` for local :math:`p \times p` attention (spatial size kept,
             out-of-image neighbours masked), ``None`` for global attention.
         pos_hidden: hidden width of the positional MLP.
-        chunk_size: process the output group axis in chunks of this many elements.
-        checkpoint: recompute the attention in the backward pass (saves memory).
+        chunk_size: run the attention on chunks of this many samples of the batch (the
+            score and key/value neighbourhood tensors scale with it; chunking the group
+            axis instead would not bound the key/value neighbourhoods).
+        checkpoint: do not keep the attention's intermediate tensors for the backward pass;
+            recompute them chunk by chunk (activation memory bounded by one chunk, about
+            +30 % time).
         device, dtype: factory arguments for parameters and buffers.
 
     Shapes:
