@@ -12,6 +12,7 @@ from .equivariance import (
 )
 from .profiles import load_profile, register_profiles
 from .strategies import elements, finite_groups, group_signals, groups, image_sizes, images
+from .theorem1 import Theorem1Error, Theorem1Report, check_theorem1, transform_pairs
 
 __all__ = [
     "AxiomReport",
@@ -31,4 +32,8 @@ __all__ = [
     "groups",
     "image_sizes",
     "images",
+    "check_theorem1",
+    "Theorem1Report",
+    "Theorem1Error",
+    "transform_pairs",
 ]

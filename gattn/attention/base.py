@@ -1,0 +1,168 @@
+r"""The attention-operator interface.
+
+An attention operator :math:`\mathcal{A}` maps a signal to attention weights
+:math:`\alpha = \mathcal{A}[f]` used by an attentive group convolution (SPEC §3)
+
+.. math::
+
+    [f \star^\alpha_G \psi](g) = \sum_{\tilde c} \int_G \alpha_{\tilde c}(g, \tilde g)\,
+        f_{\tilde c}(\tilde g)\, \psi_{\tilde c}(g^{-1}\tilde g)\, d\tilde g .
+
+Two kinds are supported, told apart by :attr:`AttentionOperator.domain`:
+
+* ``"pair"`` (:class:`PairAttention`): :math:`\alpha` depends on the output element
+  :math:`g = (x, h)` *and* the input element :math:`\tilde h` (the factorised form of the paper,
+  :math:`\alpha(x, h, \tilde h)`). Such an operator reads the *partial responses*
+  :math:`\tilde f_{c, \tilde c}(x, h, \tilde h) = [f_{\tilde c}(\cdot, \tilde h) \star
+  L_h\psi_{c, \tilde c}(\cdot, h^{-1}\tilde h)](x)`, laid out as
+  ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` (``|H_in| = 1`` for lifting layers), and returns
+  weights broadcastable to that shape. The attentive layer then outputs
+  :math:`\sum_{\tilde c, \tilde h} \alpha\,\tilde f`. :meth:`PairAttention.attentive_conv` does
+  exactly that by materialising the partial responses; operators that know a cheaper,
+  algebraically equal way override it (see
+  :class:`~gattn.attention.factorised.FactorisedAttention`).
+* ``"signal"`` (:class:`SignalAttention`): :math:`\alpha` depends on one element only — on the
+  input element :math:`\tilde g` ("input-level" :math:`\alpha F`, ``position="input"``:
+  attention multiplies the input, then a plain group convolution) or on the output element
+  :math:`g` ("co-domain", ``position="output"``: attention multiplies the convolution's
+  output). Such an operator reads a signal ``(B, C, |H|, Y, X)`` (or an image ``(B, C, Y, X)``)
+  and returns weights broadcastable to it.
+
+Theorem 1 of [AGC] (equivariance of the attentive convolution) holds iff
+:math:`\mathcal{A}[L_{\bar g} f](g, \tilde g) = \mathcal{A}[f](\bar g^{-1} g, \bar g^{-1}\tilde g)`;
+:func:`gattn.testing.theorem1.check_theorem1` checks it for any operator written against this
+interface.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "AttentionOperator",
+    "PairAttention",
+    "SignalAttention",
+    "partial_responses",
+    "pair_output",
+]
+
+
+def _check_stride_padding(stride: int, padding: int) -> None:
+    for name, v, lo in (("stride", stride, 1), ("padding", padding, 0)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+
+
+def partial_responses(x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
+    r"""All partial responses :math:`\tilde f_{c,\tilde c}(x, h, \tilde h)` (materialised).
+
+    .. math:: \tilde f_{c,\tilde c}(x, h, \tilde h) = \sum_{y} f_{\tilde c}(x + y, \tilde h)\,
+              K_{c, h, \tilde c, \tilde h}(y)
+
+    with :math:`K` the filter bank :math:`L_h \psi_{c,\tilde c}(\cdot, h^{-1}\tilde h)`.
+    Memory: ``C_in |H_in|`` times a group convolution's output — use for references, tests and
+    user-defined operators only.
+
+    Args:
+        x: input ``(B, C_in, |H_in|, Y, X)`` (``|H_in| = 1`` for images).
+        bank: ``(C_out, |H|, C_in, |H_in|, k, k)``.
+        stride, padding: as in ``conv2d``.
+
+    Returns:
+        ``(B, C_out, |H|, C_in, |H_in|, Y', X')``.
+    """
+    _check_stride_padding(stride, padding)
+    b, ci, hi, y, x_ = x.shape
+    co, h = bank.shape[:2]
+    k = bank.shape[-1]
+    weight = bank.permute(2, 3, 0, 1, 4, 5).reshape(ci * hi * co * h, 1, k, k)
+    out = F.conv2d(
+        x.reshape(b, ci * hi, y, x_), weight, stride=stride, padding=padding, groups=ci * hi
+    )
+    out = out.reshape(b, ci, hi, co, h, *out.shape[-2:])
+    return out.permute(0, 3, 4, 1, 2, 5, 6)
+
+
+def pair_output(alpha: Tensor, responses: Tensor) -> Tensor:
+    r""":math:`\sum_{\tilde c, \tilde h} \alpha\, \tilde f`: ``(B, C_out, |H|, Y', X')``."""
+    return (alpha * responses).sum(dim=(3, 4))
+
+
+class AttentionOperator(nn.Module):
+    """Base class of every attention operator (see the module docstring).
+
+    Subclasses set the class attribute :attr:`domain` (``"pair"`` or ``"signal"``) — in
+    practice derive from :class:`PairAttention` or :class:`SignalAttention`.
+    """
+
+    domain: ClassVar[str] = ""
+
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class PairAttention(AttentionOperator):
+    r"""Attention :math:`\alpha(x, h, \tilde h)` over (output, input) pairs.
+
+    Subclasses implement :meth:`forward`:
+
+    Args:
+        responses: partial responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)``.
+
+    Returns:
+        :math:`\alpha \in [0, 1]`, broadcastable to ``responses`` (e.g.
+        ``(B, C_out, |H|, C_in, |H_in|, 1, 1)`` for channel attention).
+
+    Equivariance (Theorem 1): if ``responses`` is transformed by :math:`\bar g = (t, k)` —
+    spatially, and with *both* group axes permuted :math:`h \mapsto k h`,
+    :math:`\tilde h \mapsto k\tilde h` — :math:`\alpha` must transform the same way.
+    Any function of :math:`h^{-1}\tilde h` and of spatial statistics satisfies this.
+    """
+
+    domain: ClassVar[str] = "pair"
+
+    def attentive_conv(self, x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
+        r""":math:`\sum_{\tilde c,\tilde h} \alpha\,\tilde f` — the attentive convolution.
+
+        The default materialises :func:`partial_responses`; override it with an algebraically
+        equal, leaner computation when one exists.
+
+        Args:
+            x: ``(B, C_in, |H_in|, Y, X)``.
+            bank: ``(C_out, |H|, C_in, |H_in|, k, k)`` filter bank.
+            stride, padding: as in ``conv2d``.
+
+        Returns:
+            ``(B, C_out, |H|, Y', X')`` (no bias).
+        """
+        responses = partial_responses(x, bank, stride, padding)
+        return pair_output(self(responses), responses)
+
+
+class SignalAttention(AttentionOperator):
+    r"""Attention :math:`\alpha(g)` on one signal: the input (:math:`\alpha F`) or the output.
+
+    Subclasses implement :meth:`forward` ``x -> alpha`` with ``x`` a group signal
+    ``(B, C, |H|, Y, X)`` (or an image ``(B, C, Y, X)`` for input attention of a lifting layer)
+    and ``alpha`` in :math:`[0, 1]` broadcastable to ``x``; equivariance (Theorem 1) means
+    :math:`\mathcal{A}[L_{\bar g} x] = L_{\bar g}\mathcal{A}[x]`.
+
+    Args:
+        position: ``"input"`` (:math:`\alpha(\tilde g)`, multiplies the layer input) or
+            ``"output"`` (co-domain attention, multiplies the layer output).
+    """
+
+    domain: ClassVar[str] = "signal"
+
+    def __init__(self, position: str = "input") -> None:
+        super().__init__()
+        if position not in ("input", "output"):
+            raise ValueError(f"position must be 'input' or 'output', got {position!r}")
+        self.position = position
+
+    def attend(self, x: Tensor) -> Tensor:
+        r""":math:`\alpha \cdot x` (override to avoid materialising a full-size :math:`\alpha`)."""
+        return self(x) * x

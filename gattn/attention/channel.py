@@ -1,0 +1,185 @@
+r"""Channel attention, made equivariant (CBAM channel branch on G).
+
+Pair form (:class:`ChannelAttention`, SPEC §3): with spatial statistics of the partial
+responses :math:`s(h, \tilde h) = \operatorname{mean}_x / \max_x \tilde f_{c,\cdot}(x, h, \tilde h)
+\in \mathbb{R}^{C_{in}}`,
+
+.. math::
+
+    \alpha^C_{c,\cdot}(h, \tilde h) = \sigma\Big(\sum_{s \in \{avg, max\}}
+        W^{(c)}_2(h^{-1}\tilde h)\,\mathrm{relu}\big(W^{(c)}_1(h^{-1}\tilde h)\,
+        s(h, \tilde h)\big)\Big),
+
+:math:`W_1(r) \in \mathbb{R}^{C_{in}/r \times C_{in}}`, :math:`W_2(r) \in
+\mathbb{R}^{C_{in} \times C_{in}/r}` indexed by the relative element :math:`h^{-1}\tilde h`
+(read off the Cayley table), one set per output channel :math:`c` (the parameter count of the
+reference α-P4CNN). Relabelling :math:`h \to k h, \tilde h \to k\tilde h` leaves
+:math:`h^{-1}\tilde h` fixed, hence Theorem 1 holds.
+
+Signal form (:class:`SignalChannelAttention`, input-level :math:`\alpha F` or co-domain):
+:math:`s(\tilde h) \in \mathbb{R}^C` spatial statistics of the signal, and the MLP is a group
+convolution over :math:`H` (regular representation),
+
+.. math::
+
+    z(\tilde h) = \mathrm{relu}\Big(\sum_{h'} W_1(\tilde h^{-1} h')\, s(h')\Big),\qquad
+    \alpha^C(\tilde h) = \sigma\Big(\sum_{s}\sum_{h'} W_2(\tilde h^{-1} h')\, z_s(h')\Big).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.kernels import relative_indices
+from ._common import check_pooling, check_positive_int, stabiliser_of
+from .base import PairAttention, SignalAttention
+
+__all__ = ["ChannelAttention", "SignalChannelAttention", "hidden_channels"]
+
+
+def hidden_channels(channels: int, reduction: int) -> int:
+    """Width of the bottleneck: ``max(channels // reduction, 1)``."""
+    check_positive_int("reduction", reduction)
+    return max(channels // reduction, 1)
+
+
+def _init(w: Tensor, fan_in: int) -> None:
+    nn.init.normal_(w, std=math.sqrt(2.0 / fan_in))
+
+
+class ChannelAttention(PairAttention):
+    r"""Equivariant channel attention over (output, input) pairs, :math:`\alpha^C_{c,\tilde c}(h,
+    \tilde h)`.
+
+    Args:
+        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
+        in_channels: :math:`C_{in}` (channels attended).
+        out_channels: :math:`C_{out}` (one MLP per output channel).
+        reduction: bottleneck ratio :math:`r` (hidden width ``max(C_in // r, 1)``).
+        lifting: the input lives on :math:`\mathbb{R}^2` (``|H_in| = 1``).
+        pooling: statistics used, a subset of ``("avg", "max")``.
+
+    Shapes:
+        :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` ->
+        ``(B, C_out, |H|, C_in, |H_in|, 1, 1)``.
+    """
+
+    def __init__(
+        self,
+        group,
+        in_channels: int,
+        out_channels: int,
+        reduction: int = 2,
+        lifting: bool = False,
+        pooling: Sequence[str] = ("avg", "max"),
+    ) -> None:
+        super().__init__()
+        stab = stabiliser_of(group)
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.hidden = hidden_channels(in_channels, reduction)
+        self.pooling = check_pooling(pooling)
+        self.order = stab.order
+        self.in_order = 1 if lifting else stab.order
+        rel = torch.zeros(stab.order, 1, dtype=torch.long) if lifting else relative_indices(stab)
+        # rel[h, h~] = index of h^{-1} h~: which W(.) each (h, h~) pair uses
+        self.register_buffer("rel", rel, persistent=False)
+        n_rel = 1 if lifting else stab.order
+        self.w1 = nn.Parameter(torch.empty(out_channels, n_rel, self.hidden, in_channels))
+        self.w2 = nn.Parameter(torch.empty(out_channels, n_rel, in_channels, self.hidden))
+        _init(self.w1, in_channels)
+        _init(self.w2, self.hidden)
+
+    def weights(self, stats: dict[str, Tensor]) -> Tensor:
+        r""":math:`\alpha^C` from statistics.
+
+        Args:
+            stats: ``{"avg": s_avg, "max": s_max}`` (the keys of :attr:`pooling`), each
+                ``(B, C_out, |H|, C_in, |H_in|)``.
+
+        Returns:
+            ``(B, C_out, |H|, C_in, |H_in|)`` in :math:`(0, 1)`.
+        """
+        w1 = self.w1[:, self.rel]  # (C_out, |H|, |H_in|, hid, C_in)
+        w2 = self.w2[:, self.rel]  # (C_out, |H|, |H_in|, C_in, hid)
+        logits = 0
+        for name in self.pooling:
+            z = torch.relu(torch.einsum("ohtjc,bohct->bohtj", w1, stats[name]))
+            logits = logits + torch.einsum("ohtcj,bohtj->bohct", w2, z)
+        return torch.sigmoid(logits)
+
+    def forward(self, responses: Tensor) -> Tensor:
+        stats = {}
+        if "avg" in self.pooling:
+            stats["avg"] = responses.mean(dim=(-2, -1))
+        if "max" in self.pooling:
+            stats["max"] = responses.amax(dim=(-2, -1))
+        return self.weights(stats)[..., None, None]
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, hidden={self.hidden}, "
+            f"pooling={self.pooling}, |H|={self.order}, |H_in|={self.in_order}"
+        )
+
+
+class SignalChannelAttention(SignalAttention):
+    r"""Equivariant channel attention on one signal, :math:`\alpha^C_{\tilde c}(\tilde h)`
+    (squeeze-and-excitation / CBAM channel branch with an :math:`H`-convolution MLP).
+
+    Args:
+        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
+        channels: :math:`C` of the attended signal.
+        reduction: bottleneck ratio (hidden width ``max(C // r, 1)``).
+        lifting: the attended signal is an image ``(B, C, Y, X)``.
+        pooling: subset of ``("avg", "max")`` (``("avg",)`` is squeeze-and-excitation).
+        position: ``"input"`` or ``"output"`` (see :class:`SignalAttention`).
+
+    Shapes:
+        ``x: (B, C, |H|, Y, X) -> (B, C, |H|, 1, 1)``; images ``(B, C, Y, X) -> (B, C, 1, 1)``.
+    """
+
+    def __init__(
+        self,
+        group,
+        channels: int,
+        reduction: int = 2,
+        lifting: bool = False,
+        pooling: Sequence[str] = ("avg", "max"),
+        position: str = "input",
+    ) -> None:
+        super().__init__(position)
+        stab = stabiliser_of(group)
+        self.channels = check_positive_int("channels", channels)
+        self.hidden = hidden_channels(channels, reduction)
+        self.pooling = check_pooling(pooling)
+        self.lifting = lifting
+        n = 1 if lifting else stab.order
+        rel = torch.zeros(1, 1, dtype=torch.long) if lifting else relative_indices(stab)
+        self.register_buffer("rel", rel, persistent=False)
+        self.w1 = nn.Parameter(torch.empty(n, self.hidden, channels))
+        self.w2 = nn.Parameter(torch.empty(n, channels, self.hidden))
+        _init(self.w1, channels * n)
+        _init(self.w2, self.hidden * n)
+
+    def forward(self, x: Tensor) -> Tensor:
+        signal = x if not self.lifting else x.unsqueeze(2)  # (B, C, |H|, Y, X)
+        w1 = self.w1[self.rel]  # (|H|, |H|, hid, C): [t, t'] uses W(t^{-1} t')
+        w2 = self.w2[self.rel]
+        logits = 0
+        for name in self.pooling:
+            s = signal.mean(dim=(-2, -1)) if name == "avg" else signal.amax(dim=(-2, -1))
+            z = torch.relu(torch.einsum("tujc,bcu->bjt", w1, s))
+            logits = logits + torch.einsum("tucj,bju->bct", w2, z)
+        alpha = torch.sigmoid(logits)[..., None, None]  # (B, C, |H|, 1, 1)
+        return alpha.squeeze(2) if self.lifting else alpha
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.channels}, hidden={self.hidden}, pooling={self.pooling}, "
+            f"lifting={self.lifting}, position={self.position!r}"
+        )

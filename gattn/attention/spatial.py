@@ -1,0 +1,166 @@
+r"""Spatial attention, made equivariant (CBAM spatial branch on G).
+
+Pair form (:class:`SpatialAttention`, SPEC §3): channel statistics of the (channel-attended)
+partial responses :math:`s_X(x, h, \tilde h) = (\operatorname{mean}_{\tilde c},
+\max_{\tilde c})\, \tilde f_{c,\tilde c}(x, h, \tilde h) \in \mathbb{R}^2`, and
+
+.. math::
+
+    \alpha^X_c(x, h, \tilde h) = \sigma\Big(\sum_{j=1,2}\sum_y s_{X,j}(y, h, \tilde h)\,
+        \psi^{(c)}_{X,j}\big(A(h)^{-1}(y - x),\, h^{-1}\tilde h\big)\Big),
+
+a ``k x k`` (default 7) kernel :math:`\psi_X` rotated with :math:`h` and indexed by the relative
+element :math:`h^{-1}\tilde h` (a lifting kernel without that index for lifting layers), one
+per output channel :math:`c`; zero padding ``k // 2`` keeps the size. Substituting
+:math:`y \to A(k) y + t` shows :math:`\alpha^X` transforms like the responses (Theorem 1).
+
+Signal form (:class:`SignalSpatialAttention`): :math:`s_X(\tilde g)` = (mean, max) over channels
+of the signal, :math:`\alpha^X = \sigma(s_X \star_G \psi_X)` a group correlation ``2 -> 1``
+(for images: a lifting correlation followed by the mean over :math:`H`, i.e. a correlation with
+the :math:`H`-averaged kernel, which is invariant).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..nn.kernels import KernelTransform
+from ._common import check_positive_int, stabiliser_of
+from .base import PairAttention, SignalAttention
+
+__all__ = ["SpatialAttention", "SignalSpatialAttention", "channel_statistics"]
+
+
+def channel_statistics(x: Tensor, dim: int) -> Tensor:
+    """``(mean, max)`` over ``dim``, stacked in place of ``dim`` (size 2)."""
+    return torch.stack([x.mean(dim=dim), x.amax(dim=dim)], dim=dim)
+
+
+def _check_kernel(kernel_size: int) -> int:
+    check_positive_int("kernel_size", kernel_size)
+    if kernel_size % 2 == 0:
+        raise ValueError(
+            f"kernel_size of spatial attention must be odd (size-preserving padding k // 2), "
+            f"got {kernel_size}"
+        )
+    return kernel_size
+
+
+class SpatialAttention(PairAttention):
+    r"""Equivariant spatial attention over (output, input) pairs, :math:`\alpha^X_c(x, h,
+    \tilde h)`.
+
+    Args:
+        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
+        out_channels: :math:`C_{out}` (one kernel per output channel).
+        kernel_size: odd size of :math:`\psi_X` (7 in the paper).
+        lifting: the layer's input lives on :math:`\mathbb{R}^2` (``|H_in| = 1``).
+
+    Shapes:
+        :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` ->
+        ``(B, C_out, |H|, 1, |H_in|, Y, X)``.
+    """
+
+    def __init__(
+        self, group, out_channels: int, kernel_size: int = 7, lifting: bool = False
+    ) -> None:
+        super().__init__()
+        stab = stabiliser_of(group)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.kernel_size = _check_kernel(kernel_size)
+        self.order = stab.order
+        self.in_order = 1 if lifting else stab.order
+        self.lifting = lifting
+        self.transform = KernelTransform(stab, kernel_size, not lifting, None)
+        shape = (out_channels, 2) + (() if lifting else (stab.order,)) + (kernel_size,) * 2
+        self.weight = nn.Parameter(torch.empty(shape))
+        fan_in = 2 * self.in_order * kernel_size**2
+        nn.init.normal_(self.weight, std=math.sqrt(1.0 / fan_in))
+
+    def rotated_kernels(self) -> Tensor:
+        r""":math:`L_h\psi_X(\cdot, h^{-1}\tilde h)`: ``(C_out, |H|, |H_in|, 2, k, k)``."""
+        k, n, ni = self.kernel_size, self.order, self.in_order
+        bank = self.transform(self.weight)  # (C_out |H|, 2 |H_in|, k, k), in index j |H_in| + t
+        bank = bank.reshape(self.out_channels, n, 2, ni, k, k)
+        return bank.permute(0, 1, 3, 2, 4, 5)
+
+    def weights(self, stats: Tensor, kernels: Tensor | None = None) -> Tensor:
+        r""":math:`\alpha^X` from channel statistics, for all or for a slice of :math:`\tilde h`.
+
+        Args:
+            stats: ``(B, C_out, |H|, T, 2, Y, X)`` (mean, max) for ``T`` input elements.
+            kernels: the matching ``(C_out, |H|, T, 2, k, k)`` slice of
+                :meth:`rotated_kernels` (default: all of them, ``T = |H_in|``).
+
+        Returns:
+            ``(B, C_out, |H|, T, Y, X)`` in :math:`(0, 1)`.
+        """
+        kernels = self.rotated_kernels() if kernels is None else kernels
+        b, c, n, t, _, y, x = stats.shape
+        k = self.kernel_size
+        groups = c * n * t
+        logits = F.conv2d(
+            stats.reshape(b, groups * 2, y, x),
+            kernels.reshape(groups, 2, k, k),
+            padding=k // 2,
+            groups=groups,
+        )
+        return torch.sigmoid(logits).reshape(b, c, n, t, y, x)
+
+    def forward(self, responses: Tensor) -> Tensor:
+        stats = channel_statistics(responses, dim=3).transpose(3, 4)  # (B, C, |H|, T, 2, Y, X)
+        return self.weights(stats).unsqueeze(3)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.out_channels}, kernel_size={self.kernel_size}, |H|={self.order}, "
+            f"|H_in|={self.in_order}"
+        )
+
+
+class SignalSpatialAttention(SignalAttention):
+    r"""Equivariant spatial attention on one signal, :math:`\alpha^X(\tilde g)`.
+
+    Args:
+        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
+        kernel_size: odd size of :math:`\psi_X`.
+        lifting: the attended signal is an image ``(B, C, Y, X)``.
+        position: ``"input"`` or ``"output"``.
+
+    Shapes:
+        ``x: (B, C, |H|, Y, X) -> (B, 1, |H|, Y, X)``; images ``(B, C, Y, X) -> (B, 1, Y, X)``.
+    """
+
+    def __init__(
+        self, group, kernel_size: int = 7, lifting: bool = False, position: str = "input"
+    ) -> None:
+        super().__init__(position)
+        stab = stabiliser_of(group)
+        self.kernel_size = _check_kernel(kernel_size)
+        self.lifting = lifting
+        self.order = stab.order
+        self.transform = KernelTransform(stab, kernel_size, not lifting, None)
+        shape = (1, 2) + (() if lifting else (stab.order,)) + (kernel_size,) * 2
+        self.weight = nn.Parameter(torch.empty(shape))
+        fan_in = 2 * (1 if lifting else stab.order) * kernel_size**2
+        nn.init.normal_(self.weight, std=math.sqrt(1.0 / fan_in))
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = self.kernel_size
+        bank = self.transform(self.weight)  # (|H|, 2 [|H|], k, k)
+        if self.lifting:
+            # mean over h of the lifted response = correlation with the H-averaged kernel
+            stats = channel_statistics(x, dim=1)  # (B, 2, Y, X)
+            logits = F.conv2d(stats, bank.mean(dim=0, keepdim=True), padding=k // 2)
+            return torch.sigmoid(logits)  # (B, 1, Y, X)
+        b, _, n, y, w = x.shape
+        stats = channel_statistics(x, dim=1).reshape(b, 2 * n, y, w)
+        logits = F.conv2d(stats, bank, padding=k // 2)  # (B, |H|, Y, X)
+        return torch.sigmoid(logits).unsqueeze(1)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, lifting={self.lifting}, position={self.position!r}"

@@ -1,0 +1,177 @@
+r"""Attentive lifting and group convolutions [AGC] (SPEC §3).
+
+.. math::
+
+    [f \star^\alpha_G \psi](x, h) = \sum_{\tilde c}\sum_{\tilde h}
+        \alpha_{\tilde c}\big((x, h), \tilde h\big)\, \tilde f_{\tilde c}(x, h, \tilde h),
+    \qquad \alpha = \mathcal{A}[f],
+
+with partial responses :math:`\tilde f_{\tilde c}(x, h, \tilde h) = [f_{\tilde c}(\cdot,
+\tilde h) \star L_h\psi_{\tilde c}(\cdot, h^{-1}\tilde h)](x)`. The operator
+:math:`\mathcal{A}` (:mod:`gattn.attention`) is chosen by name or passed as an instance:
+
+* ``"full"``: :math:`\alpha = \alpha^X(x,h,\tilde h)\,\alpha^C_{\tilde c}(h,\tilde h)`, computed
+  without materialising :math:`\tilde f` (see :class:`~gattn.attention.FactorisedAttention`);
+* ``"channel"`` / ``"spatial"``: one factor only;
+* ``"input"`` (:math:`\alpha F`): :math:`\alpha(\tilde g)` multiplies the input, then a plain
+  group convolution;
+* ``"codomain"``: :math:`\alpha(g)` multiplies the output of the group convolution;
+* ``None``: the plain group convolution.
+
+``residual=True`` replaces :math:`\alpha` by :math:`1 - \alpha` (the layer outputs
+:math:`(1-\alpha^-)\tilde f`; it can suppress as well as pass). For pair attention this is
+evaluated as plain convolution minus attentive convolution (linear in :math:`\alpha`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..groups import SemidirectProduct
+from .checks import check_image, check_kernel_fits, check_signal
+from .conv import GroupConv, LiftingConv
+
+if TYPE_CHECKING:  # imported lazily at run time: gattn.attention imports gattn.nn
+    from ..attention import AttentionOperator
+
+__all__ = ["AttentiveLiftingConv", "AttentiveGroupConv"]
+
+
+def _check_int(name: str, value: int, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class _AttentiveBase(nn.Module):
+    lifting: bool = False
+
+    def __init__(
+        self,
+        group: SemidirectProduct,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        attention: str | AttentionOperator | None = "full",
+        reduction: int = 2,
+        attention_kernel_size: int = 7,
+        residual: bool = False,
+    ) -> None:
+        super().__init__()
+        from ..attention import build_attention
+
+        conv_cls = LiftingConv if self.lifting else GroupConv
+        self.conv = conv_cls(group, in_channels, out_channels, kernel_size, stride, padding, bias)
+        self.group = group
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.order = self.conv.order
+        self.in_order = 1 if self.lifting else self.order
+        _check_int("reduction", reduction, 1)
+        _check_int("attention_kernel_size", attention_kernel_size, 1)
+        if not isinstance(residual, bool):
+            raise TypeError(f"residual must be a bool, got {residual!r}")
+        self.residual = residual
+        self.attention_mode = (
+            attention
+            if isinstance(attention, str) or attention is None
+            else (type(attention).__name__)
+        )
+        self.attention = build_attention(
+            attention,
+            group,
+            in_channels,
+            out_channels,
+            self.lifting,
+            reduction,
+            attention_kernel_size,
+        )
+
+    def filter_bank(self) -> Tensor:
+        """The plain group convolution's bank ``(C_out |H|, C_in [|H|], k, k)``."""
+        return self.conv.filter_bank()
+
+    def _check(self, x: Tensor) -> None:
+        name = type(self).__name__
+        if self.lifting:
+            check_image(x, self.in_channels, name)
+        else:
+            check_signal(x, self.in_channels, self.order, name)
+        check_kernel_fits(x, self.kernel_size, self.padding, name)
+
+    def _plain(self, x: Tensor, bank: Tensor) -> Tensor:
+        y = F.conv2d(
+            x.flatten(1, 2) if not self.lifting else x, bank, None, self.stride, self.padding
+        )
+        return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[-2:])
+
+    def _bias(self, y: Tensor) -> Tensor:
+        if self.conv.bias is None:
+            return y
+        return y + self.conv.bias[:, None, None, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check(x)
+        op = self.attention
+        if op is None:
+            return self.conv._conv(x if self.lifting else x.flatten(1, 2))
+        if op.domain == "signal" and op.position == "input":
+            attended = op.attend(x)
+            if self.residual:
+                attended = x - attended
+            return self._bias(self._plain(attended, self.filter_bank()))
+        bank = self.filter_bank()
+        if op.domain == "signal":  # co-domain: alpha(g) on the output
+            y = self._bias(self._plain(x, bank))
+            attended = op.attend(y)
+            return y - attended if self.residual else attended
+        if op.domain != "pair":
+            raise TypeError(f"attention operator {op!r} has unknown domain {op.domain!r}")
+        x5 = x.unsqueeze(2) if self.lifting else x
+        k = self.kernel_size
+        bank6 = bank.reshape(self.out_channels, self.order, self.in_channels, self.in_order, k, k)
+        y = op.attentive_conv(x5, bank6, self.stride, self.padding)
+        if self.residual:
+            y = self._plain(x, bank) - y
+        return self._bias(y)
+
+    def extra_repr(self) -> str:
+        return f"attention={self.attention_mode!r}, residual={self.residual}"
+
+
+class AttentiveLiftingConv(_AttentiveBase):
+    r"""Attentive lifting correlation :math:`\mathbb{R}^2 \to G`.
+
+    Args:
+        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H` (``p4()``, ``p4m()``, ...).
+        in_channels, out_channels, kernel_size, stride, padding, bias: as
+            :class:`~gattn.nn.LiftingConv`.
+        attention: ``"full"``, ``"input"``, ``"channel"``, ``"spatial"``, ``"codomain"``,
+            ``None`` or an :class:`~gattn.attention.AttentionOperator`.
+        reduction: channel-attention bottleneck ratio :math:`r`.
+        attention_kernel_size: odd size of the spatial-attention kernel :math:`\psi_X`.
+        residual: output :math:`(1 - \alpha)`-weighted responses instead of
+            :math:`\alpha`-weighted ones.
+
+    Shapes:
+        ``x: (B, C_in, Y, X) -> (B, C_out, |H|, Y', X')``.
+    """
+
+    lifting = True
+
+
+class AttentiveGroupConv(_AttentiveBase):
+    r"""Attentive group correlation :math:`G \to G`. Arguments as
+    :class:`AttentiveLiftingConv`.
+
+    Shapes:
+        ``x: (B, C_in, |H|, Y, X) -> (B, C_out, |H|, Y', X')``.
+    """
+
+    lifting = False
