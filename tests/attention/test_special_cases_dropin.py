@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "dropin_se_cbam.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "tutorials" / "special_cases.py"
 
 
 def test_dropin_example_runs_and_matches():

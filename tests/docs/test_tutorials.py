@@ -18,6 +18,7 @@ NEEDS = {
     "attention_operator.py": ["gattn.attention", "gattn.testing.theorem1"],
     "property_testing.py": ["hypothesis"],
     "exact_sizes.py": ["gattn.analysis"],
+    "special_cases.py": ["gattn.attention.prior"],
     "attention_maps.py": ["gattn.viz", "gattn.nn.attentive", "gattn.models", "gattn.data"],
 }
 SLOW = {"attention_maps.py"}  # seven attentive layers at 28 px in float64: ~30 s on 2 cores

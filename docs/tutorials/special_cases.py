@@ -7,7 +7,7 @@
 3. ``group=p4()``: lifting / group convolutions, group batch norm and the equivariant SE / CBAM
    — an exactly rotation-equivariant network (checked with ``assert_equivariant``).
 
-Run: ``python docs/examples/dropin_se_cbam.py``.
+Run: ``python docs/tutorials/special_cases.py``.
 """
 
 from __future__ import annotations
