@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ..inference import dry_run
+
 __all__ = [
     "LayerSpec",
     "LayerStep",
@@ -205,16 +207,11 @@ def trace_spatial_layers(model: nn.Module, x: Tensor) -> list[tuple[LayerSpec, S
             continue
         handles.append(module.register_forward_pre_hook(pre(spec)))
         handles.append(module.register_forward_hook(post(name, spec)))
-    flags = {m: m.training for m in model.modules()}
     try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
+        dry_run(model, x)
     finally:
         for h in handles:
             h.remove()
-        for m, t in flags.items():
-            m.train(t)
     return calls
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cache_dir", "cached_tensors"]
+__all__ = ["cache_dir", "cached_tensors", "files_fingerprint"]
 
 
 def cache_dir() -> Path:
@@ -20,6 +21,16 @@ def cache_dir() -> Path:
     """
     env = os.environ.get("GATTN_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gattn"
+
+
+def files_fingerprint(files: dict[str, Path]) -> str:
+    """A short hash of the source files' paths, sizes and modification times (a cache key part
+    that changes when the data files do)."""
+    h = hashlib.sha1()
+    for key in sorted(files):
+        st = files[key].stat()
+        h.update(f"{files[key].resolve()}|{st.st_size}|{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:12]
 
 
 def cached_tensors(

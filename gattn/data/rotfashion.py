@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 
 from .arrays import to_image_tensor
-from .cache import cached_tensors
+from .cache import cached_tensors, files_fingerprint
 from .idx import read_idx
 from .registry import register_dataset
 from .rotate import random_angles, rotate_images
@@ -72,14 +71,6 @@ def _read_cached(path: str, size: int, mtime_ns: int) -> np.ndarray:
 def _read(path: Path) -> np.ndarray:
     st = path.stat()
     return _read_cached(str(path), st.st_size, st.st_mtime_ns)
-
-
-def _fingerprint(files: dict[str, Path]) -> str:
-    h = hashlib.sha1()
-    for key in sorted(files):
-        st = files[key].stat()
-        h.update(f"{files[key].resolve()}|{st.st_size}|{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:12]
 
 
 def _build(
@@ -162,7 +153,9 @@ def load_rotfashion(
         ValueError: If an idx file is corrupted.
     """
     files = find_fashion_files(root)
-    key = f"rotfashion-v{_CACHE_VERSION}-seed{int(seed)}-rot{int(rotate)}-{_fingerprint(files)}"
+    key = (
+        f"rotfashion-v{_CACHE_VERSION}-seed{int(seed)}-rot{int(rotate)}-{files_fingerprint(files)}"
+    )
     data = cached_tensors(
         key,
         lambda: _build(files, seed, limit, rotate, progress),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.parse
 import zipfile
@@ -12,7 +11,7 @@ import torch
 
 from .amat import read_amat
 from .cache import cache_dir as default_cache_dir
-from .cache import cached_tensors
+from .cache import cached_tensors, files_fingerprint
 from .download import download as download_file
 from .registry import register_dataset
 from .splits import Splits, make_tensor_dataset, take
@@ -69,14 +68,6 @@ def find_mnist_rot_files(root: str | os.PathLike[str] | None = None) -> dict[str
                 f"{root} (or pass root= pointing to the unzipped files, or download=True)."
             )
     return files
-
-
-def _fingerprint(files: dict[str, Path]) -> str:
-    h = hashlib.sha1()
-    for key in sorted(files):
-        st = files[key].stat()
-        h.update(f"{files[key].resolve()}|{st.st_size}|{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:12]
 
 
 def _parse(files: dict[str, Path]) -> dict[str, torch.Tensor]:
@@ -137,7 +128,7 @@ def load_rotmnist(
             root_path.mkdir(parents=True, exist_ok=True)
             _fetch(root_path, url, sha256)
     files = find_mnist_rot_files(root_path)
-    key = f"rotmnist-v{_CACHE_VERSION}-{_fingerprint(files)}"
+    key = f"rotmnist-v{_CACHE_VERSION}-{files_fingerprint(files)}"
     data = cached_tensors(
         key,
         lambda: _parse(files),

@@ -54,6 +54,18 @@ def image_sizes(min_size: int = 3, max_size: int = 16) -> st.SearchStrategy[int]
     return st.integers(min_size, max_size)
 
 
+def _draw(draw, value):
+    return draw(value) if isinstance(value, st.SearchStrategy) else value
+
+
+def _random_tensor(draw, batch, channels, size, group_axis: tuple[int, ...], dtype) -> Tensor:
+    b, c = _draw(draw, batch), _draw(draw, channels)
+    s = _draw(draw, image_sizes() if size is None else size)
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    shape = (b, c, *group_axis, s, s)
+    return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype)
+
+
 @st.composite
 def images(
     draw,
@@ -63,16 +75,7 @@ def images(
     dtype: torch.dtype = torch.float64,
 ) -> Tensor:
     """Random images ``(B, C, Y, X)`` (square, odd or even size)."""
-    b = draw(batch) if isinstance(batch, st.SearchStrategy) else batch
-    c = draw(channels) if isinstance(channels, st.SearchStrategy) else channels
-    s = draw(
-        size
-        if isinstance(size, st.SearchStrategy)
-        else (image_sizes() if size is None else st.just(size))
-    )
-    seed = draw(st.integers(0, 2**31 - 1))
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(b, c, s, s, generator=gen, dtype=torch.float64).to(dtype)
+    return _random_tensor(draw, batch, channels, size, (), dtype)
 
 
 @st.composite
@@ -89,13 +92,4 @@ def group_signals(
     stab = group.stabiliser if isinstance(group, SemidirectProduct) else group
     if not stab.is_finite:
         raise ValueError(f"group signals need a finite stabiliser; {stab.name} is not finite")
-    b = draw(batch) if isinstance(batch, st.SearchStrategy) else batch
-    c = draw(channels) if isinstance(channels, st.SearchStrategy) else channels
-    s = draw(
-        size
-        if isinstance(size, st.SearchStrategy)
-        else (image_sizes() if size is None else st.just(size))
-    )
-    seed = draw(st.integers(0, 2**31 - 1))
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(b, c, stab.order, s, s, generator=gen, dtype=torch.float64).to(dtype)
+    return _random_tensor(draw, batch, channels, size, (stab.order,), dtype)

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..inference import dry_run
 
 __all__ = [
     "is_spatial_attention",
@@ -231,18 +232,13 @@ def attention_maps(
             patched.append(m)
         else:
             handles.append(m.register_forward_hook(hook_for(n)))
-    flags = {m: m.training for m in model.modules()}
     try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
+        dry_run(model, x)
     finally:
         for h in handles:
             h.remove()
         for m in patched:
             del m.weights
-        for m, flag in flags.items():
-            m.training = flag
     captured = {n: sums[n] / counts[n] for n in modules if n in sums}
     if not captured:
         raise ValueError(
