@@ -16,23 +16,23 @@ channel attention first, spatial statistics from the channel-attended responses
 1. :math:`\operatorname{mean}_x\tilde f` is linear — a kernel-weighted sum of window means of
    the input; :math:`\max_x\tilde f` is found by streaming over input channels without
    autograd and re-evaluated at the arg-max with autograd (:mod:`gattn.attention.lean`).
-2. :math:`\alpha^C` multiplies the filter bank per sample:
-   :math:`K^{(b)} = \alpha^C_b \odot K` (it does not depend on :math:`x`).
-3. For every input element :math:`\tilde h` (a chunk): one pass over input channels gives
-   :math:`S(x,h,\tilde h) = \sum_{\tilde c}\alpha^C\tilde f` and
-   :math:`M(x,h,\tilde h) = \max_{\tilde c}\alpha^C\tilde f`
-   (:func:`~gattn.attention.lean.sum_max_conv`); then
-   :math:`\alpha^X = \sigma((S / C_{in}, M) \star L_h\psi_X)` and the chunk contributes
-   :math:`\alpha^X \odot S`, since
+2. :math:`\alpha^C` does not depend on :math:`x`: it multiplies the filter bank per sample,
+   :math:`K^{(b)} = \alpha^C_b \odot K` (a tiny tensor).
+3. One pass (:func:`~gattn.attention.lean.sum_max_responses`, a custom autograd function over
+   batch chunks, im2col patches + ``matmul``, no grouped convolutions) gives
+   :math:`S(x,h,\tilde h) = \sum_{\tilde c}\alpha^C\tilde f` (a ``bmm`` with contraction
+   :math:`C_{in} k^2`) and :math:`M(x,h,\tilde h) = \max_{\tilde c}\alpha^C\tilde f` (the
+   chunk's partial responses, reduced and freed; a ``uint8`` arg-max is kept for the backward
+   pass); then :math:`\alpha^X = \sigma((S / C_{in}, M) \star L_h\psi_X)` and the output is
+   :math:`\sum_{\tilde h}\alpha^X S`, since
 
    .. math:: \sum_{\tilde c,\tilde h}\alpha^X\alpha^C\tilde f = \sum_{\tilde h}\alpha^X(x,h,
              \tilde h)\, S(x,h,\tilde h).
 
-   With ``checkpoint=True`` each chunk is recomputed in the backward pass, so only one
-   chunk's intermediates are alive at a time.
+   ``chunks`` splits :math:`\tilde h` into slices and ``checkpoint=True`` recomputes each slice
+   in the backward pass (less memory, one more forward pass).
 
-Without spatial attention the output is a single per-sample correlation with
-:math:`K^{(b)}` (batch folded into ``conv2d`` groups).
+Without spatial attention the output is :math:`\sum_{\tilde h} S`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .base import PairAttention, SignalAttention
 from .channel import ChannelAttention
-from .lean import per_sample_conv, response_maxima, response_means, sum_max_conv
+from .lean import response_maxima, response_means, sum_max_responses
 from .spatial import SpatialAttention
 
 __all__ = ["FactorisedAttention", "SequentialSignalAttention"]
@@ -55,8 +55,9 @@ class FactorisedAttention(PairAttention):
     Args:
         channel: a :class:`~gattn.attention.channel.ChannelAttention` or ``None``.
         spatial: a :class:`~gattn.attention.spatial.SpatialAttention` or ``None``.
-        checkpoint: recompute each :math:`\tilde h` chunk in the backward pass (bounds memory
-            by one chunk's intermediates at the price of one more forward of the chunk).
+        checkpoint: recompute each :math:`\tilde h` slice in the backward pass (bounds memory
+            by one slice's intermediates at the price of one more forward of the slice).
+        chunks: number of :math:`\tilde h` slices (``None``: all at once).
 
     Shapes:
         :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` -> broadcastable
@@ -68,7 +69,8 @@ class FactorisedAttention(PairAttention):
         self,
         channel: ChannelAttention | None = None,
         spatial: SpatialAttention | None = None,
-        checkpoint: bool = True,
+        checkpoint: bool = False,
+        chunks: int | None = None,
     ) -> None:
         super().__init__()
         if channel is None and spatial is None:
@@ -80,6 +82,9 @@ class FactorisedAttention(PairAttention):
         self.channel = channel
         self.spatial = spatial
         self.checkpoint = checkpoint
+        if chunks is not None and (not isinstance(chunks, int) or chunks < 1):
+            raise ValueError(f"chunks must be a positive integer or None, got {chunks!r}")
+        self.chunks = chunks
 
     def forward(self, responses: Tensor) -> Tensor:
         alpha = responses.new_ones(())
@@ -102,49 +107,47 @@ class FactorisedAttention(PairAttention):
             stats["max"] = response_maxima(x, bank, stride, padding)
         return self.channel.weights(stats)
 
-    def _chunk(self, x_t, bank_t, alpha_t, rot_t, stride: int, padding: int):
-        b, co, n, ci = alpha_t.shape
-        k = bank_t.shape[-1]
-        s, m = sum_max_conv(
-            x_t, bank_t.reshape(co * n, ci, k, k), alpha_t.reshape(b, co * n, ci), stride, padding
-        )
+    def _spatial_chunk(self, x_t, bank_t, alpha_t, rot_t, stride: int, padding: int):
+        """Output contribution of the input elements ``x_t`` (a slice of :math:`\tilde h`)."""
+        b, ci, t = x_t.shape[:3]
+        co, n = bank_t.shape[:2]
+        s, m = sum_max_responses(x_t, bank_t, alpha_t, stride, padding)  # (B, T, C_out |H|, ...)
         y, w = s.shape[-2:]
-        s = s.reshape(b, co, n, y, w)
-        stats = torch.stack([s / ci, m.reshape(b, co, n, y, w)], dim=3).unsqueeze(3)
-        alpha_x = self.spatial.weights(stats, rot_t)[:, :, :, 0]
-        return alpha_x * s
+        s = s.reshape(b, t, co, n, y, w).permute(0, 2, 3, 1, 4, 5)  # (B, C_out, |H|, T, Y, X)
+        m = m.reshape(b, t, co, n, y, w).permute(0, 2, 3, 1, 4, 5)
+        stats = torch.stack([s / ci, m], dim=4)  # (B, C_out, |H|, T, 2, Y, X)
+        alpha_x = self.spatial.weights(stats, rot_t)
+        return (alpha_x * s).sum(dim=3)
 
     def attentive_conv(self, x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
-        b, ci, hi, y, w = x.shape
+        b, ci, hi = x.shape[:3]
         co, n = bank.shape[:2]
-        k = bank.shape[-1]
         alpha_c = self.channel_weights(x, bank, stride, padding)
         if self.spatial is None:
-            kern = alpha_c[..., None, None] * bank
-            out = per_sample_conv(
-                x.reshape(b, ci * hi, y, w), kern.reshape(b, co * n, ci * hi, k, k), stride, padding
-            )
-            return out.reshape(b, co, n, *out.shape[-2:])
+            s, _ = sum_max_responses(x, bank, alpha_c, stride, padding, need_max=False)
+            return s.sum(dim=1).reshape(b, co, n, *s.shape[-2:])
         rot = self.spatial.rotated_kernels()  # (C_out, |H|, |H_in|, 2, k', k')
+        step = hi if self.chunks is None else -(-hi // self.chunks)
         out = None
-        for t in range(hi):
+        for t0 in range(0, hi, step):
+            t1 = min(hi, t0 + step)
             args = (
-                x[:, :, t],
-                bank[:, :, :, t],
-                alpha_c[..., t],
-                rot[:, :, t : t + 1],
+                x[:, :, t0:t1],
+                bank[:, :, :, t0:t1],
+                alpha_c[..., t0:t1],
+                rot[:, :, t0:t1],
                 stride,
                 padding,
             )
             if self.checkpoint and torch.is_grad_enabled():
-                part = _checkpoint(self._chunk, *args, use_reentrant=False)
+                part = _checkpoint(self._spatial_chunk, *args, use_reentrant=False)
             else:
-                part = self._chunk(*args)
+                part = self._spatial_chunk(*args)
             out = part if out is None else out + part
         return out
 
     def extra_repr(self) -> str:
-        return f"checkpoint={self.checkpoint}"
+        return f"checkpoint={self.checkpoint}, chunks={self.chunks}"
 
 
 class SequentialSignalAttention(SignalAttention):

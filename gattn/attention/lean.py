@@ -23,7 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["response_means", "response_maxima", "sum_max_conv", "per_sample_conv"]
+__all__ = [
+    "response_means",
+    "response_maxima",
+    "sum_max_conv",
+    "sum_max_responses",
+    "per_sample_conv",
+]
 
 
 def _out_size(n: int, k: int, stride: int, padding: int) -> int:
@@ -63,21 +69,15 @@ def response_maxima(x: Tensor, bank: Tensor, stride: int, padding: int, chunk: i
     k = bank.shape[-1]
     oy, ox = _out_size(y, k, stride, padding), _out_size(w, k, stride, padding)
     with torch.no_grad():
-        xd, kd = x.detach(), bank.detach()
+        xpd = F.pad(x.detach(), (padding,) * 4)
+        kt = bank.detach().permute(2, 3, 0, 1, 4, 5).reshape(ci, hi, co * n, k * k)
+        step = max(1, chunk * _batch_chunk(ci * hi * co * n * oy * ox))
         idx = []
-        for start in range(0, ci, chunk):
-            c = min(chunk, ci - start)
-            weight = kd[:, :, start : start + c].permute(2, 3, 0, 1, 4, 5)
-            weight = weight.reshape(c * hi * co * n, 1, k, k)
-            resp = F.conv2d(
-                xd[:, start : start + c].reshape(b, c * hi, y, w),
-                weight,
-                stride=stride,
-                padding=padding,
-                groups=c * hi,
-            )
-            idx.append(resp.flatten(2).argmax(dim=2).reshape(b, c, hi, co, n))
-        flat = torch.cat(idx, dim=1).permute(0, 3, 4, 1, 2)  # (B, C_out, |H|, C_in, |H_in|)
+        for b0 in range(0, b, step):
+            # partial responses of a batch chunk: (bc, C_in, |H_in|, C_out |H|, Y' X')
+            resp = torch.matmul(kt, _im2col(xpd[b0 : b0 + step], k, stride, oy, ox))
+            idx.append(resp.argmax(dim=-1).reshape(-1, ci, hi, co, n))
+        flat = torch.cat(idx, dim=0).permute(0, 3, 4, 1, 2)  # (B, C_out, |H|, C_in, |H_in|)
         rows = torch.div(flat, ox, rounding_mode="floor") * stride
         cols = (flat % ox) * stride
         yp, xp_ = y + 2 * padding, w + 2 * padding
@@ -187,3 +187,139 @@ def sum_max_conv(
         ``C_in`` responses.
     """
     return _SumMaxConv.apply(x, kernels, scale, stride, padding)
+
+
+def _im2col(xp: Tensor, k: int, stride: int, oy: int, ox: int) -> Tensor:
+    """``(b, C, T, Yp, Xp)`` padded input -> patches ``(b, C, T, k*k, oy*ox)``."""
+    ey, ex = stride * (oy - 1) + 1, stride * (ox - 1) + 1
+    cols = [xp[..., i : i + ey : stride, j : j + ex : stride] for i in range(k) for j in range(k)]
+    return torch.stack(cols, 3).reshape(*xp.shape[:3], k * k, oy * ox)
+
+
+def _col2im(gu: Tensor, k: int, stride: int, oy: int, ox: int, yp: int, xp: int) -> Tensor:
+    """Adjoint of :func:`_im2col`: ``(b, C, T, k*k, oy*ox)`` -> ``(b, C, T, Yp, Xp)``."""
+    out = gu.new_zeros(*gu.shape[:3], yp, xp)
+    gu = gu.reshape(*gu.shape[:4], oy, ox)
+    ey, ex = stride * (oy - 1) + 1, stride * (ox - 1) + 1
+    for q in range(k * k):
+        i, j = divmod(q, k)
+        out[..., i : i + ey : stride, j : j + ex : stride] += gu[:, :, :, q]
+    return out
+
+
+def _batch_chunk(per_sample: int, budget: int = 1 << 21) -> int:
+    """Samples per chunk so that one chunk's partial responses hold about ``budget`` numbers."""
+    return max(1, budget // max(per_sample, 1))
+
+
+class _SumMaxResponses(torch.autograd.Function):
+    # x: (B, T, C_in, Y, X) (input elements first), w = alpha * K per sample:
+    # (B, T, C_in, O, k*k); U = im2col(x): (B, T, C_in, k*k, L).
+    # P[b, t, c~, o, x] = sum_q w[b, t, c~, o, q] U[b, t, c~, q, x]; S = sum_c~ P, M = max_c~ P.
+    # S is one bmm with contraction C_in k*k; P (for M) is streamed over batch chunks.
+    @staticmethod
+    def forward(ctx, x, w, stride, padding, need_max):
+        b, t, ci, y, xw = x.shape
+        o, kk = w.shape[-2:]
+        k = int(round(kk**0.5))
+        oy, ox = _out_size(y, k, stride, padding), _out_size(xw, k, stride, padding)
+        xp = F.pad(x, (padding,) * 4)
+        s_out = x.new_empty(b, t, o, oy * ox)
+        m_out = x.new_empty(b, t, o, oy * ox) if need_max else None
+        arg = (
+            torch.empty(b, t, o, oy * ox, dtype=torch.uint8, device=x.device) if need_max else None
+        )
+        step = _batch_chunk(ci * t * o * oy * ox)
+        ws = w.transpose(-2, -3).reshape(b, t, o, ci * kk)
+        for b0 in range(0, b, step):
+            b1 = min(b, b0 + step)
+            u = _im2col(xp[b0:b1], k, stride, oy, ox)
+            torch.matmul(ws[b0:b1], u.reshape(b1 - b0, t, ci * kk, -1), out=s_out[b0:b1])
+            if need_max:
+                val, idx = torch.matmul(w[b0:b1], u).max(dim=2)
+                m_out[b0:b1] = val
+                arg[b0:b1] = idx
+        ctx.save_for_backward(x, w, arg)
+        ctx.conf = (stride, padding, k, oy, ox)
+        s_out = s_out.reshape(b, t, o, oy, ox)
+        return s_out, (m_out.reshape(b, t, o, oy, ox) if need_max else None)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_s, g_m):
+        x, w, arg = ctx.saved_tensors
+        stride, padding, k, oy, ox = ctx.conf
+        need_x, need_w = ctx.needs_input_grad[:2]
+        b, t, ci, y, xw = x.shape
+        o, kk = w.shape[-2:]
+        if (g_s is None and g_m is None) or not (need_x or need_w):
+            return None, None, None, None, None
+        xp = F.pad(x, (padding,) * 4)
+        yp, wp = xp.shape[-2:]
+        gx = torch.empty_like(xp) if need_x else None
+        gw = torch.empty_like(w) if need_w else None
+        if g_s is None:
+            g_s = x.new_zeros(b, t, o, oy, ox)
+        g_s = g_s.reshape(b, t, 1, o, oy * ox)
+        if g_m is not None:
+            g_m = g_m.reshape(b, t, 1, o, oy * ox)
+            chans = torch.arange(ci, device=x.device, dtype=torch.uint8).view(ci, 1, 1)
+        step = _batch_chunk(ci * t * o * oy * ox)
+        for b0 in range(0, b, step):
+            b1 = min(b, b0 + step)
+            gs = g_s[b0:b1]
+            u = _im2col(xp[b0:b1], k, stride, oy, ox)
+            if g_m is None:  # S only: two bmm with contractions L and C_out |H|
+                gs2, u2 = gs.squeeze(2), u.reshape(b1 - b0, t, ci * kk, -1)
+                if need_w:
+                    gws = torch.matmul(gs2, u2.transpose(-1, -2))  # (bc, T, O, C_in k*k)
+                    gw[b0:b1] = gws.reshape(b1 - b0, t, o, ci, kk).transpose(2, 3)
+                if need_x:
+                    ws = w[b0:b1].transpose(2, 3).reshape(b1 - b0, t, o, ci * kk)
+                    gu = torch.matmul(ws.transpose(-1, -2), gs2).reshape(b1 - b0, t, ci, kk, -1)
+                    gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)
+                continue
+            if g_m is not None:  # gradient of P: g_s everywhere, + g_m at the arg-max channel
+                hit = arg[b0:b1].unsqueeze(2) == chans  # (bc, T, C_in, O, L)
+                g = torch.where(hit, gs + g_m[b0:b1], gs)
+            else:
+                g = gs.expand(b1 - b0, t, ci, o, oy * ox)
+            if need_w:
+                torch.matmul(g, u.transpose(-1, -2), out=gw[b0:b1])
+            if need_x:
+                gu = torch.matmul(w[b0:b1].transpose(-1, -2), g)  # (bc, T, C_in, k*k, L)
+                gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)
+        if need_x:
+            gx = gx[..., padding : padding + y, padding : padding + xw]
+        return gx, gw, None, None, None
+
+
+def sum_max_responses(
+    x: Tensor, bank: Tensor, alpha: Tensor, stride: int, padding: int, need_max: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    r"""Channel-attended partial responses summed and maximised over input channels.
+
+    :math:`S(x,h,\tilde h) = \sum_{\tilde c}\alpha_{\tilde c}(h,\tilde h)\tilde f_{\tilde c}(x,
+    h,\tilde h)` and :math:`M = \max_{\tilde c}` of the same, in one pass over batch chunks:
+    per chunk the partial responses of all (input, output) pairs are one broadcast ``matmul`` of
+    the bank with im2col patches (no grouped convolutions), scaled by :math:`\alpha`, reduced,
+    freed. A custom autograd function: saves only a ``uint8`` arg-max over input channels and
+    recomputes the chunks in the backward pass.
+
+    Args:
+        x: ``(B, C_in, |H_in|, Y, X)``; bank: ``(C_out, |H|, C_in, |H_in|, k, k)``;
+        alpha: ``(B, C_out, |H|, C_in, |H_in|)``.
+
+    Returns:
+        ``S, M``: ``(B, |H_in|, C_out |H|, Y', X')`` each (``M`` is ``None`` unless
+        ``need_max``).
+    """
+    b, ci, hi = x.shape[:3]
+    co, n = bank.shape[:2]
+    k = bank.shape[-1]
+    if ci > 256:
+        raise ValueError(f"sum_max_responses supports at most 256 input channels, got {ci}")
+    # per-sample kernels alpha * K (small), arranged (B, |H_in|, C_in, C_out |H|, k*k)
+    w = (alpha[..., None, None] * bank[None]).permute(0, 4, 3, 1, 2, 5, 6)
+    w = w.reshape(b, hi, ci, co * n, k * k)
+    return _SumMaxResponses.apply(x.transpose(1, 2), w, stride, padding, need_max)

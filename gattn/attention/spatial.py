@@ -103,12 +103,15 @@ class SpatialAttention(PairAttention):
         b, c, n, t, _, y, x = stats.shape
         k = self.kernel_size
         groups = c * n * t
+        # depthwise (one input channel per group) in channels-last layout: far faster on CPU
+        # than 2-channel groups; the two statistics' responses are summed afterwards
+        inp = stats.reshape(b, groups * 2, y, x)
+        if inp.device.type == "cpu" and inp.dtype == torch.float32:
+            inp = inp.contiguous(memory_format=torch.channels_last)
         logits = F.conv2d(
-            stats.reshape(b, groups * 2, y, x),
-            kernels.reshape(groups, 2, k, k),
-            padding=k // 2,
-            groups=groups,
+            inp, kernels.reshape(groups * 2, 1, k, k), padding=k // 2, groups=groups * 2
         )
+        logits = logits.reshape(b, groups, 2, y, x).sum(dim=2)
         return torch.sigmoid(logits).reshape(b, c, n, t, y, x)
 
     def forward(self, responses: Tensor) -> Tensor:

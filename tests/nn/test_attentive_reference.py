@@ -128,3 +128,17 @@ def test_reference_detects_a_wrong_lean_path():
     with torch.no_grad():
         layer.attention.channel.w1[0, 1, 0, 0] += 0.5
     assert (layer(x) - ref).abs().max() > 1e-6
+
+
+def test_chunked_checkpointed_path_is_the_same_function():
+    """``FactorisedAttention(chunks=2, checkpoint=True)`` (h~ slices recomputed in backward)."""
+    layer = _make(AttentiveGroupConv, p4(), "full", False, 1, 1, seed=3)
+    x = torch.randn(3, 3, 4, 7, 7, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    g = torch.autograd.grad(y.sum(), [x, *layer.parameters()])
+    layer.attention.chunks, layer.attention.checkpoint = 2, True
+    y2 = layer(x)
+    g2 = torch.autograd.grad(y2.sum(), [x, *layer.parameters()])
+    assert (y - y2).abs().max() <= 1e-12
+    for a, b in zip(g, g2):
+        assert (a - b).abs().max() <= 1e-10
