@@ -112,33 +112,47 @@ def e2cnn_r2conv(device, order=4, batch=128, cin=10, cout=10, size=28, kernel=3)
     return step, {"params": sum(p.numel() for p in params)}
 
 
-def self_attention(
-    device,
-    kind="group",
-    group="p4",
-    batch=8,
-    channels=16,
-    heads=4,
-    size=28,
-    patch=5,
-    implementation="lean",
-):
-    """GSA lifting/group self-attention, lean or the materialising reference."""
-    from ..nn import self_attention as sa
+def _materialised_gsa_reference():
+    """The straightforward materialising GSA implementation kept in the test suite (available
+    when running from a source checkout)."""
+    import importlib.util
+    from pathlib import Path
 
-    g = _group(group)
-    n = g.stabiliser.order
-    if implementation == "lean":
-        cls = sa.LiftingSelfAttention if kind == "lifting" else sa.GroupSelfAttention
-    else:
-        cls = getattr(
-            sa,
-            "LiftingSelfAttentionReference" if kind == "lifting" else "GroupSelfAttentionReference",
+    path = Path(__file__).resolve().parents[2] / "tests" / "nn" / "test_self_attention.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"the materialising reference lives in {path} (source checkout)")
+    spec = importlib.util.spec_from_file_location("_gsa_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.materialised_reference
+
+
+def gsa_training(device, group="p4", batch=8, implementation="lean"):
+    """One training step of the rot-MNIST GSA model (``gsa_rotmnist``), with the lean layers or
+    with every self-attention layer swapped for the materialising reference."""
+    from ..models.transformer import gsa_rotmnist
+    from ..nn.self_attention import GroupSelfAttention, LiftingSelfAttention
+
+    model = gsa_rotmnist(group).to(device).train()
+    if implementation == "materialising":
+        ref = _materialised_gsa_reference()
+        for mod in model.modules():
+            if isinstance(mod, (GroupSelfAttention, LiftingSelfAttention)):
+                mod.forward = (lambda m: lambda x: ref(m, x))(mod)
+    elif implementation != "lean":
+        raise ValueError(
+            f"implementation must be 'lean' or 'materialising', got {implementation!r}"
         )
-    m = cls(g, channels, channels, heads, patch_size=patch).to(device)
-    shape = (batch, channels, size, size) if kind == "lifting" else (batch, channels, n, size, size)
-    x = torch.randn(*shape, device=device)
-    return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, 1, 28, 28, device=device)
+    y = torch.randint(10, (batch,), device=device)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step, {"params": sum(p.numel() for p in model.parameters()), "images": batch}
 
 
 def model_training(device, model="p4cnn", batch=128, size=28, channels=1):
@@ -165,7 +179,7 @@ CASES: dict[str, Callable] = {
     "attentive_group_conv": attentive_group_conv,
     "attentive_reference": attentive_reference,
     "e2cnn_r2conv": e2cnn_r2conv,
-    "self_attention": self_attention,
+    "gsa_training": gsa_training,
     "model_training": model_training,
 }
 

@@ -72,26 +72,16 @@ def default_suite(quick: bool = False) -> list[Comparison]:
             plain,
         )
     )
-    sa = {"batch": 2 if quick else 8, "size": 14 if quick else 28, "channels": 18, "heads": 9}
-    for kind in ("lifting", "group"):
-        for grp in ("p4", "p4m"):
-            rows.append(
-                Comparison(
-                    f"GSA {kind} self-attention ({grp}, p=5): lean vs materialising",
-                    ("self_attention", {"kind": kind, "group": grp, "patch": 5, **sa}),
-                    (
-                        "self_attention",
-                        {
-                            "kind": kind,
-                            "group": grp,
-                            "patch": 5,
-                            "implementation": "reference",
-                            **sa,
-                        },
-                    ),
-                    section="self-attention",
-                )
+    for grp in ("p4", "p4m"):
+        sa = {"group": grp, "batch": 2 if quick else 8}
+        rows.append(
+            Comparison(
+                f"GSA rot-MNIST training step ({grp}, p=5): lean vs materialising",
+                ("gsa_training", sa),
+                ("gsa_training", {**sa, "implementation": "materialising"}),
+                section="self-attention",
             )
+        )
     batch = 16 if quick else 128
     for model in ("p4cnn", "af-p4cnn", "a-p4cnn", "gsa-p4"):
         rows.append(
@@ -102,21 +92,21 @@ def default_suite(quick: bool = False) -> list[Comparison]:
                 section="models",
             )
         )
+    small = dict(layer, batch=8)
     for order in (4, 8, 16):
-        for att in ("full",):
-            rows.append(
-                Comparison(
-                    f"scaling |H|={order}: attentive ({att}) vs plain",
-                    ("attentive_group_conv", {"attention": att, "group": f"C{order}", **layer}),
-                    ("group_conv", {"group": f"C{order}", **layer}),
-                    section="scaling",
-                )
-            )
-    for size in (28, 56, 112):
-        lay = dict(layer, size=size if not quick else size // 2, batch=layer["batch"] // 4 or 1)
         rows.append(
             Comparison(
-                f"scaling size={lay['size']}: attentive (full) vs plain",
+                f"scaling |H|={order} (batch 8): attentive (full) vs plain",
+                ("attentive_group_conv", {"attention": "full", "group": f"C{order}", **small}),
+                ("group_conv", {"group": f"C{order}", **small}),
+                section="scaling",
+            )
+        )
+    for size in (28, 56, 112):
+        lay = dict(small, size=size if not quick else size // 2)
+        rows.append(
+            Comparison(
+                f"scaling size={lay['size']} (batch 8): attentive (full) vs plain",
                 ("attentive_group_conv", {"attention": "full", "group": "p4", **lay}),
                 ("group_conv", {"group": "p4", **lay}),
                 section="scaling",
