@@ -3,16 +3,24 @@
 Measures wall time per step and peak resident memory (``ru_maxrss``, one fresh subprocess per
 configuration, so numbers do not contaminate each other) for
 
-* ``lean``: the layers of :mod:`gattn.nn.self_attention` as shipped (default settings);
-* ``lean_ckpt``: the same with ``chunk_size=1, checkpoint=True`` (attention recomputed in the
-  backward pass, one sample at a time);
+* ``fused``: the layers of :mod:`gattn.nn.self_attention` with ``checkpoint=False`` (fused
+  local attention with a hand-written backward; keeps only the softmax probabilities);
+* ``fused_recompute``: the same with ``chunk_size=1, checkpoint=True`` (keeps no
+  probabilities, recomputes them in the backward pass one sample at a time; what
+  ``gsa_rotmnist`` uses by default, up to the chunk size);
 * ``materialising``: every attention layer replaced by the straightforward per-pixel
   materialising implementation kept in ``tests/nn/test_self_attention.py``;
 
 and compares with the reference code's figures (SPEC §4, g_selfatt, batch 8, p = 5, 2 CPU
 cores: p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s).
 
-Run: ``python benchmarks/bench_gsa.py`` (writes ``benchmarks/results/gsa_cpu.json``).
+Each fused configuration is also run with glibc's allocator told to return memory
+(``MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536``, suffix ``+malloc``): allocator caching is
+not the algorithm's memory, both are reported. Step times: wall clock (``step_s``) and process
+CPU time (``cpu_s``, robust to other jobs on the machine), medians over the timed steps.
+
+Run: ``python benchmarks/bench_gsa.py`` (writes ``benchmarks/results/gsa_cpu.json`` and
+``gsa_cpu.md``).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "65536"}
 REFERENCE = {"p4": {"peak_gb": 3.7, "step_s": 12.0}, "p4m": {"peak_gb": 17.7, "step_s": 106.0}}
 
 
@@ -48,7 +57,8 @@ def run_one(group: str, impl: str, steps: int, batch: int, threads: int) -> dict
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    kw = {"chunk_size": 1, "checkpoint": True} if impl == "lean_ckpt" else {}
+    kw = {"chunk_size": 1, "checkpoint": True} if impl == "fused_recompute" else {}
+    kw = {"checkpoint": False} if impl == "fused" else kw
     model = gsa_rotmnist(group, **kw)
     if impl == "materialising":
         ref = _load_materialised()
@@ -59,13 +69,14 @@ def run_one(group: str, impl: str, steps: int, batch: int, threads: int) -> dict
     x = torch.randn(batch, 1, 28, 28)
     y = torch.randint(10, (batch,))
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
+    times, cpu = [], []
     for _ in range(steps + 1):  # the first step is a warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "group": group,
@@ -74,6 +85,8 @@ def run_one(group: str, impl: str, steps: int, batch: int, threads: int) -> dict
         "step_s_min": min(times[1:]),
         "step_s_median": sorted(times[1:])[len(times[1:]) // 2],
         "step_s_all": times,
+        "cpu_s_median": sorted(cpu[1:])[len(cpu[1:]) // 2],
+        "cpu_s_all": cpu,
         "peak_rss_gb": peak / 2**20,
         "baseline_rss_gb": base / 2**20,
         "peak_minus_baseline_gb": (peak - base) / 2**20,
@@ -83,7 +96,17 @@ def run_one(group: str, impl: str, steps: int, batch: int, threads: int) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", nargs="+", default=["p4", "p4m"])
-    ap.add_argument("--impls", nargs="+", default=["lean", "lean_ckpt", "materialising"])
+    ap.add_argument(
+        "--impls",
+        nargs="+",
+        default=[
+            "fused",
+            "fused_recompute",
+            "materialising",
+            "fused+malloc",
+            "fused_recompute+malloc",
+        ],
+    )
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
@@ -96,30 +119,38 @@ def main() -> None:
         return
     results = []
     for group in args.groups:
-        for impl in args.impls:
+        for label in args.impls:
+            impl, _, extra = label.partition("+")
+            env = dict(os.environ, **(MALLOC_ENV if extra == "malloc" else {}))
             cmd = [sys.executable, __file__, "--child", group, impl, "--steps", str(args.steps)]
             cmd += ["--batch", str(args.batch), "--threads", str(args.threads)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode != 0 or not line:
-                res = {"group": group, "impl": impl, "error": proc.stderr[-2000:]}
+                res = {"group": group, "impl": label, "error": proc.stderr[-2000:]}
             else:
                 res = json.loads(line[-1][7:])
+                res["impl"] = label
                 ref = REFERENCE.get(group)
                 if ref:
                     res["memory_ratio_vs_reference"] = ref["peak_gb"] / res["peak_rss_gb"]
-                    res["speedup_vs_reference"] = ref["step_s"] / res["step_s_min"]
+                    res["speedup_vs_reference"] = ref["step_s"] / res["step_s_median"]
+                    res["cpu_speedup_vs_reference"] = ref["step_s"] / (
+                        res["cpu_s_median"] / args.threads
+                    )
             results.append(res)
-            print(json.dumps({k: v for k, v in res.items() if k != "step_s_all"}), flush=True)
+            print(json.dumps({k: v for k, v in res.items() if not k.endswith("_all")}), flush=True)
     for group in args.groups:
         by = {r["impl"]: r for r in results if r["group"] == group and "error" not in r}
         if "materialising" in by:
-            for impl in ("lean", "lean_ckpt"):
-                if impl in by:
-                    m, lean = by["materialising"], by[impl]
-                    lean["speedup_vs_materialising"] = m["step_s_min"] / lean["step_s_min"]
-                    lean["memory_ratio_vs_materialising"] = (
-                        m["peak_minus_baseline_gb"] / lean["peak_minus_baseline_gb"]
+            m = by["materialising"]
+            for label, res in by.items():
+                if label != "materialising":
+                    res["speedup_vs_materialising"] = m["step_s_median"] / res["step_s_median"]
+                    res["cpu_speedup_vs_materialising"] = m["cpu_s_median"] / res["cpu_s_median"]
+                    res["memory_ratio_vs_materialising"] = m["peak_rss_gb"] / res["peak_rss_gb"]
+                    res["memory_above_baseline_ratio_vs_materialising"] = (
+                        m["peak_minus_baseline_gb"] / res["peak_minus_baseline_gb"]
                     )
     out = {
         "command": "python benchmarks/bench_gsa.py " + " ".join(sys.argv[1:]),
@@ -134,7 +165,44 @@ def main() -> None:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
+    Path(args.out).with_suffix(".md").write_text(_markdown(out))
     print("wrote", args.out)
+
+
+def _markdown(out: dict) -> str:
+    """A table of the results (the JSON has every step)."""
+    rows = [
+        f"# GSA training step, rot-MNIST model, batch {out['batch']}, p = 5, "
+        f"{out['threads']} threads",
+        "",
+        f"Command: `{out['command']}`; load average at the end {out['loadavg_at_end']}.",
+        "Reference (SPEC §4): p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s. Medians over the timed "
+        "steps. `cpu/2` = process CPU time per step divided by the thread count (OpenMP "
+        "threads spin while waiting, so under contention it inflates with wall time; compare "
+        "`cpu/2` with `wall`: where they differ little the run had both cores). `+malloc`: "
+        "`MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536` (allocator returns memory; not "
+        "the algorithm's memory, slower).",
+        "",
+        "| group | impl | step wall (s) | cpu/2 (s) | peak RSS (GB) | peak − baseline (GB) "
+        "| × ref memory | × ref time (wall) | × ref time (cpu/2) | × materialising time (wall) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in out["results"]:
+        if "error" in r:
+            rows.append(f"| {r['group']} | {r['impl']} | error | | | | | | | |")
+            continue
+
+        def f(key, fmt="{:.2f}", r=r):
+            return fmt.format(r[key]) if key in r else "—"
+
+        rows.append(
+            f"| {r['group']} | {r['impl']} | {f('step_s_median')} | "
+            f"{r['cpu_s_median'] / out['threads']:.2f} | {f('peak_rss_gb')} | "
+            f"{f('peak_minus_baseline_gb')} | {f('memory_ratio_vs_reference', '{:.1f}')} | "
+            f"{f('speedup_vs_reference', '{:.1f}')} | {f('cpu_speedup_vs_reference', '{:.1f}')} | "
+            f"{f('speedup_vs_materialising', '{:.1f}')} |"
+        )
+    return "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":

@@ -239,6 +239,11 @@ def gsa_rotmnist(group_name: str = "p4", patch_size: int | None = 5, **kwargs) -
     2×2 max pool, one block at 7×7, invariant head. **44,494 parameters** for every group
     with 2×2 matrices (p4, p4m, C_n, D_n): the count does not depend on :math:`|H|`.
 
+    The attention layers use ``checkpoint=True`` by default here (the fused local attention
+    keeps no softmax probabilities and recomputes them in the backward pass): peak memory of a
+    training step at batch 8 drops by ~0.14 GB (p4) / ~0.4 GB (p4m) for ≈1 % (p4) to ≈30 %
+    (p4m) more time; pass ``checkpoint=False`` to keep them. The function computed is the same.
+
     Args:
         group_name: see :func:`resolve_group`.
         patch_size: local patch size (``None``: global attention).
@@ -252,6 +257,7 @@ def gsa_rotmnist(group_name: str = "p4", patch_size: int | None = 5, **kwargs) -
         stages=(1, 2, 1),
         mlp_ratio=1.5,
         pos_hidden=24,
+        checkpoint=True,
     )
     cfg.update(kwargs)
     return GroupTransformer(resolve_group(group_name), patch_size=patch_size, **cfg)
