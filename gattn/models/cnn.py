@@ -64,8 +64,10 @@ class RotMNISTCNN(nn.Module):
         make = ConvFactory(group, attention, reduction=reduction)
         blocks: list[nn.Module] = []
         for i in range(6):
-            conv = make.lifting(in_channels, channels, 3) if i == 0 else make.conv(
-                channels, channels, 3
+            conv = (
+                make.lifting(in_channels, channels, 3)
+                if i == 0
+                else make.conv(channels, channels, 3)
             )
             blocks.append(
                 nn.Sequential(conv, GroupBatchNorm(channels), nn.ReLU(), nn.Dropout(dropout))

@@ -42,9 +42,7 @@ class ConvFactory:
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_MODES:
-            raise ValueError(
-                f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}"
-            )
+            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
 
     @property
     def order(self) -> int:

@@ -26,6 +26,9 @@ class ModelInfo:
             32 CIFAR).
         in_channels: image channels the model expects by default.
         description: one line for listings.
+        symmetry: factory of the group whose grid rotations (and mirrors) the evaluation's
+            invariance check applies; defaults to ``group``. Z2CNN is checked under p4.
+        invariant: whether the logits are meant to be exactly invariant under ``symmetry``.
     """
 
     name: str
@@ -34,6 +37,12 @@ class ModelInfo:
     input_size: int
     in_channels: int
     description: str
+    symmetry: Callable[[], SemidirectProduct] | None = None
+    invariant: bool = True
+
+    def check_group(self) -> SemidirectProduct:
+        """The group of the invariance check (``symmetry`` or ``group``)."""
+        return (self.symmetry or self.group)()
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -46,11 +55,16 @@ def register_model(
     input_size: int,
     in_channels: int,
     description: str,
+    symmetry: Callable[[], SemidirectProduct] | None = None,
+    invariant: bool = True,
 ) -> None:
-    """Add ``name`` to the registry (``ValueError`` if it is taken)."""
+    """Add ``name`` to the registry (``ValueError`` if it is taken); arguments as the fields
+    of :class:`ModelInfo`."""
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is already registered")
-    _REGISTRY[name] = ModelInfo(name, builder, group, input_size, in_channels, description)
+    _REGISTRY[name] = ModelInfo(
+        name, builder, group, input_size, in_channels, description, symmetry, invariant
+    )
 
 
 def available_models() -> list[str]:
@@ -127,7 +141,16 @@ def _z2() -> SemidirectProduct:
 _ATT = {"": None, "a-": "full", "af-": "input", "a-ch-": "channel", "a-sp-": "spatial"}
 _NAMES = {None: "", "full": "α-", "input": "αF-", "channel": "α-channel ", "spatial": "α-spatial "}
 
-register_model("z2cnn", _rotmnist(_z2, 20, None), _z2, 28, 1, "Z2CNN, rot-MNIST, 20 channels")
+register_model(
+    "z2cnn",
+    _rotmnist(_z2, 20, None),
+    _z2,
+    28,
+    1,
+    "Z2CNN, rot-MNIST, 20 channels",
+    symmetry=p4,
+    invariant=False,
+)
 for _prefix in ("", "a-", "af-", "a-ch-", "a-sp-"):
     _att = _ATT[_prefix]
     register_model(

@@ -62,7 +62,7 @@ class BasicBlock(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
-        """:math:`\mathrm{relu}(F(x) + S(x))`."""
+        r""":math:`\mathrm{relu}(F(x) + S(x))`."""
         return self.act(self.branch(x) + self.shortcut(x))
 
 

@@ -47,7 +47,7 @@ def test_bad_arguments_raise():
         get_model("p4m-resnet44", depth=45)
 
 
-def _invariant(name: str, batch: int = 2, **kw) -> float:
+def _invariant(name: str, batch: int = 1, **kw) -> float:
     torch.manual_seed(0)
     info = model_info(name)
     model = get_model(name, **kw).double().eval()
@@ -61,10 +61,10 @@ def _invariant(name: str, batch: int = 2, **kw) -> float:
     "name,kw",
     [
         ("p4cnn", {}),
-        ("p4mcnn", {"channels": 4}),
+        ("p4mcnn", {"channels": 3}),
         ("z2cnn", {}),  # trivially invariant to the identity only
         ("p4-allcnnc", {"widths": (4, 6)}),
-        ("p4m-allcnnc", {"widths": (3, 4)}),
+        ("p4m-allcnnc", {"widths": (2, 3)}),
     ],
 )
 def test_logits_exactly_invariant(name, kw):
@@ -72,7 +72,7 @@ def test_logits_exactly_invariant(name, kw):
 
 
 def test_invariance_check_can_fail_off_grid_size():
-    # 27 px: the 2x2 pool sees an odd size, so rotations are not exact symmetries (SPEC §5)
+    # 29 px: the 2x2 pool sees an odd size (27), so rotations are not exact symmetries (§5)
     torch.manual_seed(0)
     model = get_model("p4cnn").double().eval()
     x = torch.rand(2, 1, 29, 29, dtype=torch.float64)

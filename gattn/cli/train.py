@@ -1,0 +1,193 @@
+"""``gattn train``, ``gattn evaluate`` and ``gattn table``.
+
+Examples::
+
+    gattn train --model a-p4cnn --data rotmnist-small --epochs 20 --seed 0 --out runs/x
+    gattn train --model a-p4cnn --data rotmnist-small --epochs 30 --out runs/x --resume
+    torchrun --nproc_per_node 2 -m gattn train --model p4cnn --data rotmnist-small --out runs/d
+    gattn evaluate runs/x [--json]
+    gattn table runs/*
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+__all__ = ["register"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _model_kw(items: list[str] | None) -> dict:
+    """``["dropout=0.1", "channels=12"]`` -> ``{"dropout": 0.1, "channels": 12}`` (values
+    parsed as JSON, falling back to plain strings)."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-kw expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _check_names(model: str, data: str) -> None:
+    from ..data import available_datasets
+    from ..models import available_models
+
+    if model not in available_models():
+        raise ValueError(f"unknown --model {model!r}; valid names: {', '.join(available_models())}")
+    if data not in available_datasets():
+        raise ValueError(f"unknown --data {data!r}; valid names: {', '.join(available_datasets())}")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from ..train import TrainConfig, train
+
+    try:
+        _check_names(args.model, args.data)
+        config = TrainConfig(
+            model=args.model,
+            data=args.data,
+            epochs=args.epochs,
+            seed=args.seed,
+            data_seed=args.data_seed,
+            out=args.out,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            scheduler=args.scheduler,
+            device=args.device,
+            limit=args.limit,
+            eval_every=args.eval_every,
+            quiet=args.quiet,
+            num_workers=args.num_workers,
+            data_root=args.data_root,
+            model_kwargs=_model_kw(args.model_kw),
+        )
+        train(config, resume=args.resume)
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
+        print(f"gattn train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from ..train import evaluate_run
+
+    try:
+        res = evaluate_run(
+            args.run,
+            device=args.device,
+            batch_size=args.batch_size,
+            check_invariance=not args.no_invariance,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"gattn evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"run         {res['run']}")
+    print(f"model       {res['model']} ({res['params']:,} parameters) on {res['data']}")
+    print(f"selected    epoch {res['best_epoch']} (validation error {res['val_error']:.2f}%)")
+    print(f"test error  {res['test_error']:.2f}%  (n={res['n_test']})")
+    inv = res.get("invariance")
+    if inv is not None:
+        verdict = ("invariant" if inv["max_relative"] <= 1e-5 else "NOT invariant") + (
+            " (as expected)"
+            if (inv["max_relative"] <= 1e-5) == inv["expected_invariant"]
+            else " (UNEXPECTED)"
+        )
+        per = ", ".join(f"{e:.1e}" for e in inv["per_element"])
+        print(
+            f"invariance  max relative change of the logits under the {len(inv['per_element'])} "
+            f"grid transformations of {inv['group']} (float32, test set): "
+            f"{inv['max_relative']:.2e} -> {verdict}  [per element: {per}]"
+        )
+    return 0
+
+
+def _run_table(args: argparse.Namespace) -> int:
+    from ..train import results_table
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = results_table(args.runs, strict=False)
+        for w in caught:
+            print(f"gattn table: warning: {w.message}", file=sys.stderr)
+        print(table)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"gattn table: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train``, ``evaluate`` and ``table`` subcommands."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a model (validation-selected; resumable; torchrun-aware)",
+        description="Train a model on a dataset; the checkpoint with the lowest validation "
+        "error is tested at the end. Run under torchrun for data parallelism.",
+    )
+    p.add_argument("--model", required=True, help="model name (see gattn.models)")
+    p.add_argument("--data", required=True, help="dataset name (see gattn.data)")
+    p.add_argument("--epochs", type=_positive_int, default=20)
+    p.add_argument("--seed", type=int, default=0, help="initialisation/shuffling/dropout seed")
+    p.add_argument("--data-seed", type=int, default=0, help="dataset seed (angles, split)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--scheduler", choices=("none", "cosine"), default="none")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--limit", type=_positive_int, default=None, help="max examples per split")
+    p.add_argument("--eval-every", type=_positive_int, default=1, help="validate every N epochs")
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--data-root", default=None)
+    p.add_argument(
+        "--model-kw",
+        action="append",
+        metavar="KEY=VALUE",
+        help="model builder option, repeatable (e.g. --model-kw dropout=0.0)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.set_defaults(func=_run_train)
+
+    e = subparsers.add_parser(
+        "evaluate",
+        help="test error, parameters and logit invariance of a run",
+        description="Load RUN/best.pt (validation-selected), report the test error, the "
+        "parameter count and the largest relative change of the logits under the grid "
+        "rotations (p4: 4, p4m: 8 with mirrors) over the test set, in float32.",
+    )
+    e.add_argument("run", help="run folder written by gattn train")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--batch-size", type=_positive_int, default=256)
+    e.add_argument("--no-invariance", action="store_true", help="skip the invariance check")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.set_defaults(func=_run_evaluate)
+
+    t = subparsers.add_parser(
+        "table",
+        help="markdown results table over runs (mean ± std over seeds)",
+        description="Group finished runs by dataset and model; print mean ± sample std.",
+    )
+    t.add_argument("runs", nargs="+", help="run folders (unfinished ones are skipped)")
+    t.set_defaults(func=_run_table)

@@ -1,0 +1,110 @@
+"""The training configuration (saved as ``config.json`` in every run folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RESUME_KEYS", "TrainConfig"]
+
+#: fields that must match between a run and its ``--resume`` (``epochs`` may grow)
+RESUME_KEYS = (
+    "model",
+    "data",
+    "seed",
+    "data_seed",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "limit",
+    "scheduler",
+    "model_kwargs",
+)
+
+_SCHEDULERS = ("none", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (defaults: the rot-MNIST settings of SPEC §3).
+
+    Attributes:
+        model: a name of :func:`gattn.models.available_models`.
+        data: a name of :func:`gattn.data.available_datasets`.
+        epochs: number of passes over the training split.
+        seed: seed of initialisation, shuffling and dropout.
+        data_seed: seed of the dataset (rotation angles, split); fixed across model seeds.
+        out: run folder (checkpoints, ``metrics.jsonl``, ``curves.png``, ``config.json``,
+            ``summary.json``).
+        batch_size: global batch size (split across processes under ``torchrun``).
+        lr, weight_decay: Adam's learning rate and (L2) weight decay.
+        scheduler: ``"none"`` (constant learning rate) or ``"cosine"`` (per epoch).
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        limit: keep at most this many examples per split (smoke tests).
+        eval_every: validate every this many epochs (and after the last one).
+        log_every: update the progress bar's loss every this many steps.
+        quiet: no progress bar and no per-epoch lines (the final summary is still printed).
+        num_workers: DataLoader workers.
+        data_root: where the dataset's raw files are (dataset default if ``None``).
+        model_kwargs: extra keyword arguments of the model builder.
+    """
+
+    model: str
+    data: str
+    epochs: int = 20
+    seed: int = 0
+    data_seed: int = 0
+    out: str = "runs/run"
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "none"
+    device: str = "auto"
+    limit: int | None = None
+    eval_every: int = 1
+    log_every: int = 20
+    quiet: bool = False
+    num_workers: int = 0
+    data_root: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_every", "log_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ValueError(f"limit must be a positive int or None, got {self.limit!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.scheduler not in _SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {_SCHEDULERS}, got {self.scheduler!r}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dictionary of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``config.json`` atomically."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """Read a ``config.json``."""
+        return cls.from_dict(json.loads(Path(path).read_text()))

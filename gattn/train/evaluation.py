@@ -1,0 +1,197 @@
+"""Evaluating finished runs: test error of the validation-selected checkpoint, invariance of
+the logits under grid rotations, and the markdown results table over runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..groups import SemidirectProduct
+from .checkpoint import load_checkpoint
+from .config import TrainConfig
+from .loop import count_parameters, resolve_device
+from .metrics import evaluate_classifier
+
+__all__ = ["evaluate_run", "invariance_error", "load_run_model", "results_table"]
+
+
+@torch.no_grad()
+def invariance_error(
+    model: nn.Module, loader: Iterable, group: SemidirectProduct, device: torch.device | str
+) -> dict[str, Any]:
+    r"""Largest relative change of the logits under the stabiliser's grid transformations.
+
+    .. math:: \max_{x,\ h \in H} \frac{\|\Phi(L_h x) - \Phi(x)\|_\infty}{\|\Phi(x)\|_\infty}
+
+    per example, maximised over the loader (eval mode, the model's dtype).
+
+    Args:
+        model: images ``(B, C, S, S)`` -> logits ``(B, K)``.
+        loader: ``(images, labels)`` batches.
+        group: :math:`\mathbb{R}^2 \rtimes H` with finite :math:`H` (p4: 4 rotations, p4m: 8).
+        device: where to compute.
+
+    Returns:
+        ``{"max_relative": float, "per_element": [max over data for each h], "n": int}``.
+    """
+    from ..testing import apply_group_element
+
+    model.eval()
+    hs = group.stabiliser.grid()
+    elements = [group.embed(h, dtype=torch.float64) for h in hs]
+    worst = torch.zeros(len(elements), dtype=torch.float64)
+    n = 0
+    for x, _ in loader:
+        x = x.to(device)
+        ref = model(x)
+        scale = ref.abs().amax(1).clamp_min(torch.finfo(ref.dtype).tiny)
+        for i, g in enumerate(elements):
+            diff = (model(apply_group_element(group, g, x, "exact")) - ref).abs().amax(1)
+            worst[i] = torch.maximum(worst[i], (diff / scale).max().double().cpu())
+        n += x.shape[0]
+    per = worst.tolist()
+    return {"max_relative": max(per) if per else 0.0, "per_element": per, "n": n}
+
+
+def _run_config(run: str | os.PathLike[str]) -> TrainConfig:
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(run)!r} is not a run folder (no config.json)")
+    return TrainConfig.load(path)
+
+
+def load_run_model(run: str | os.PathLike[str], device: str = "auto") -> tuple[nn.Module, dict]:
+    """The model of run folder ``run`` with its best-validation weights, in eval mode.
+
+    Returns:
+        ``(model, best)`` where ``best`` holds ``epoch``, ``val_error`` and ``config``.
+
+    Raises:
+        FileNotFoundError: ``run`` has no ``config.json`` / ``best.pt``.
+    """
+    from ..models import get_model
+
+    cfg = _run_config(run)
+    run = Path(run)
+    dev = resolve_device(device)
+    best = load_checkpoint(run / "best.pt", map_location=dev)
+    model = get_model(cfg.model, **cfg.model_kwargs).to(dev)
+    model.load_state_dict(best["model"])
+    return model.eval(), best
+
+
+def evaluate_run(
+    run: str | os.PathLike[str],
+    device: str = "auto",
+    batch_size: int = 256,
+    check_invariance: bool = True,
+) -> dict[str, Any]:
+    """Test error, parameter count and logit invariance of a finished run.
+
+    Args:
+        run: a run folder written by :func:`gattn.train.train`.
+        device: where to evaluate.
+        batch_size: evaluation batch size.
+        check_invariance: also run :func:`invariance_error` over the test split (float32).
+
+    Returns:
+        ``model``, ``data``, ``seed``, ``params``, ``best_epoch``, ``val_error``,
+        ``test_error`` (%), ``test_loss``, ``n_test`` and, if checked, ``invariance``
+        (:func:`invariance_error`'s dictionary plus ``group`` and ``expected_invariant``).
+    """
+    from ..data import get_dataset
+    from ..models import model_info
+
+    cfg = _run_config(run)
+    model, best = load_run_model(run, device)
+    dev = next(model.parameters()).device
+    splits = get_dataset(cfg.data, root=cfg.data_root, seed=cfg.data_seed, limit=cfg.limit)
+    loader = DataLoader(splits.test, batch_size=batch_size)
+    test = evaluate_classifier(model, loader, dev)
+    out: dict[str, Any] = {
+        "run": str(run),
+        "model": cfg.model,
+        "data": cfg.data,
+        "seed": cfg.seed,
+        "params": count_parameters(model),
+        "best_epoch": best["epoch"],
+        "val_error": best["val_error"],
+        "test_error": test["error"],
+        "test_loss": test["loss"],
+        "n_test": test["n"],
+    }
+    if check_invariance:
+        info = model_info(cfg.model)
+        group = info.check_group()
+        inv = invariance_error(model, loader, group, dev)
+        inv.update(group=group.name, expected_invariant=info.invariant)
+        out["invariance"] = inv
+    return out
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, float("nan")
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def _fmt(values: Sequence[float]) -> str:
+    m, s = _mean_std(values)
+    return f"{m:.2f}" if math.isnan(s) else f"{m:.2f} ± {s:.2f}"
+
+
+def results_table(runs: Iterable[str | os.PathLike[str]], strict: bool = True) -> str:
+    """Markdown table of finished runs, grouped by (dataset, model and its non-default
+    options): mean ± sample standard deviation over seeds of the validation error and of the
+    validation-selected test error.
+
+    Args:
+        runs: run folders, each with a ``summary.json``.
+        strict: raise on an unfinished run; otherwise skip it (a warning names it).
+
+    Returns:
+        The table (one header, one row per group).
+
+    Raises:
+        FileNotFoundError: a folder has no ``summary.json`` (unfinished run) and ``strict``,
+            or no run at all is finished.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        path = Path(run) / "summary.json"
+        if not path.is_file():
+            msg = f"{str(run)!r} has no summary.json (run not finished?)"
+            if strict:
+                raise FileNotFoundError(msg)
+            warnings.warn(msg + "; skipped", stacklevel=2)
+            continue
+        s = json.loads(path.read_text())
+        kw = s.get("model_kwargs") or {}
+        label = s["model"] + "".join(f" {k}={v}" for k, v in sorted(kw.items()))
+        groups[(s["data"], label)].append(s)
+    if not groups:
+        raise FileNotFoundError("no finished run (summary.json) among the given folders")
+    lines = [
+        "| data | model | params | epochs | seeds | val error (%) | test error (%) |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
+    for (data, model), rows in sorted(groups.items()):
+        seeds = ",".join(str(r["seed"]) for r in sorted(rows, key=lambda r: r["seed"]))
+        epochs = sorted({r["epochs"] for r in rows})
+        lines.append(
+            f"| {data} | {model} | {rows[0]['params']:,} | {'/'.join(map(str, epochs))} | "
+            f"{seeds} | {_fmt([r['val_error'] for r in rows])} | "
+            f"{_fmt([r['test_error'] for r in rows])} |"
+        )
+    return "\n".join(lines)
