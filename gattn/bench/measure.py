@@ -65,11 +65,13 @@ def measure_step(
     device: torch.device | str = "cpu",
     repeats: int = 5,
     warmup: int = 1,
+    min_seconds: float = 2.0,
 ) -> Measurement:
     """Measure ``step`` (a closure running forward + backward) on ``device``.
 
-    The first call is the memory probe (it also warms up); then ``warmup - 1`` untimed and
-    ``repeats`` timed calls.
+    The first call is the memory probe (it also warms up); then ``warmup - 1`` untimed and at
+    least ``repeats`` timed calls — more for cheap steps, up to ``min_seconds`` of timed work
+    (at most 50 calls). The reported time is the median.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -86,8 +88,14 @@ def measure_step(
     for _ in range(max(warmup - 1, 0)):
         step()
     _sync(device)
-    times = []
-    for _ in range(repeats):
+    t0 = time.perf_counter()
+    step()
+    _sync(device)
+    first = time.perf_counter() - t0
+    # cheap steps are noisy: repeat them until about min_seconds of timed work (at most 50)
+    repeats = max(repeats, min(50, int(min_seconds / max(first, 1e-6))))
+    times = [first]
+    for _ in range(repeats - 1):
         t0 = time.perf_counter()
         step()
         _sync(device)
