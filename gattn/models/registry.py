@@ -80,11 +80,14 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[key]
 
 
-def get_model(name: str, **kw: Any) -> nn.Module:
+def get_model(name: str, size_check: str | None = "warn", **kw: Any) -> nn.Module:
     """Build model ``name``.
 
     Args:
         name: one of :func:`available_models`.
+        size_check: ``"warn"`` (default): warn once per input size that makes the model only
+            approximately equivariant (:class:`gattn.analysis.EquivarianceWarning`);
+            ``"error"``: raise ``ValueError`` instead; ``None``: no check.
         **kw: builder options (``num_classes``, ``in_channels``, widths, ``dropout``...).
 
     Returns:
@@ -93,7 +96,14 @@ def get_model(name: str, **kw: Any) -> nn.Module:
     Raises:
         ValueError: unknown ``name`` (the message lists the valid names).
     """
-    return model_info(name).builder(**kw)
+    if size_check not in ("warn", "error", None):
+        raise ValueError(f"size_check must be 'warn', 'error' or None, got {size_check!r}")
+    model = model_info(name).builder(**kw)
+    if size_check is not None:
+        from ..analysis import install_size_check
+
+        install_size_check(model, strict=size_check == "error")
+    return model
 
 
 def _rotmnist(group: Callable[[], SemidirectProduct], channels: int, attention: str | None):
