@@ -138,6 +138,8 @@ class SignalChannelAttention(SignalAttention):
         lifting: the attended signal is an image ``(B, C, Y, X)``.
         pooling: subset of ``("avg", "max")`` (``("avg",)`` is squeeze-and-excitation).
         position: ``"input"`` or ``"output"`` (see :class:`SignalAttention`).
+        bias: learned biases of both MLP layers (one per hidden unit / channel, shared over
+            :math:`H`, so equivariance is kept) — as in torchvision-style SE/CBAM code.
 
     Shapes:
         ``x: (B, C, |H|, Y, X) -> (B, C, |H|, 1, 1)``; images ``(B, C, Y, X) -> (B, C, 1, 1)``.
@@ -151,6 +153,7 @@ class SignalChannelAttention(SignalAttention):
         lifting: bool = False,
         pooling: Sequence[str] = ("avg", "max"),
         position: str = "input",
+        bias: bool = False,
     ) -> None:
         super().__init__(position)
         stab = stabiliser_of(group)
@@ -165,6 +168,8 @@ class SignalChannelAttention(SignalAttention):
         self.w2 = nn.Parameter(torch.empty(n, channels, self.hidden))
         _init(self.w1, channels * n)
         _init(self.w2, self.hidden * n)
+        self.b1 = nn.Parameter(torch.zeros(self.hidden)) if bias else None
+        self.b2 = nn.Parameter(torch.zeros(channels)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         signal = x if not self.lifting else x.unsqueeze(2)  # (B, C, |H|, Y, X)
@@ -173,8 +178,13 @@ class SignalChannelAttention(SignalAttention):
         logits = 0
         for name in self.pooling:
             s = signal.mean(dim=(-2, -1)) if name == "avg" else signal.amax(dim=(-2, -1))
-            z = torch.relu(torch.einsum("tujc,bcu->bjt", w1, s))
-            logits = logits + torch.einsum("tucj,bju->bct", w2, z)
+            z = torch.einsum("tujc,bcu->bjt", w1, s)
+            if self.b1 is not None:
+                z = z + self.b1[:, None]
+            out = torch.einsum("tucj,bju->bct", w2, torch.relu(z))
+            if self.b2 is not None:
+                out = out + self.b2[:, None]
+            logits = logits + out
         alpha = torch.sigmoid(logits)[..., None, None]  # (B, C, |H|, 1, 1)
         return alpha.squeeze(2) if self.lifting else alpha
 

@@ -336,3 +336,47 @@ def test_bad_inputs():
         CBAM(8)([1.0])
     with pytest.raises(ValueError, match="branch"):
         ParallelSignalAttention()
+
+
+class TorchvisionStyleSE(torch.nn.Module):
+    """torchvision.ops.SqueezeExcitation as published: 1x1 convs *with* biases."""
+
+    def __init__(self, c: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = torch.nn.Conv2d(c, hidden, 1)
+        self.fc2 = torch.nn.Conv2d(hidden, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean(dim=(-2, -1), keepdim=True)
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(s)))) * x
+
+
+@pytest.mark.parametrize("channels,reduction", [(8, 4), (16, 4), (6, 2)])
+def test_biased_se_matches_torchvision_style_block(channels: int, reduction: int) -> None:
+    from gattn.attention import SqueezeExcitation
+
+    torch.manual_seed(3)
+    ours = SqueezeExcitation(channels, reduction, bias=True)
+    hidden = ours.operator.hidden
+    ref = TorchvisionStyleSE(channels, hidden)
+    with torch.no_grad():
+        ours.operator.w1[0].copy_(ref.fc1.weight[:, :, 0, 0])
+        ours.operator.w2[0].copy_(ref.fc2.weight[:, :, 0, 0])
+        ours.operator.b1.copy_(ref.fc1.bias)
+        ours.operator.b2.copy_(ref.fc2.bias)
+    x = torch.randn(3, channels, 9, 9)
+    torch.testing.assert_close(ours(x), ref(x), rtol=0, atol=1e-6)
+
+
+def test_biased_channel_attention_stays_equivariant() -> None:
+    from gattn.attention import CBAM
+    from gattn.groups import p4m
+    from gattn.testing import assert_equivariant
+
+    torch.manual_seed(4)
+    module = CBAM(6, 2, group=p4m(), bias=True).double()
+    with torch.no_grad():
+        module.operator.operators[0].b1.normal_()
+        module.operator.operators[0].b2.normal_()
+    x = torch.randn(2, 6, 8, 7, 7, dtype=torch.float64)
+    assert_equivariant(module, p4m(), x)

@@ -135,17 +135,24 @@ class SqueezeExcitation(PriorAttention):
         reduction: :math:`r` (hidden width ``max(C // r, 1)``; the paper uses 16).
         group: default ``Rn(2)`` (the published module).
         position: ``"input"`` (default) or ``"output"`` (co-domain, when used in a layer).
+        bias: biased FC layers (torchvision's ``SqueezeExcitation``, most released code;
+            ``operator.b1`` / ``operator.b2``), default ``False`` (the paper's equation).
 
     Shapes:
         ``(B, C, Y, X)`` (trivial :math:`H` only) or ``(B, C, |H|, Y, X)``, unchanged.
     """
 
     def __init__(
-        self, channels: int, reduction: int = 16, group=None, position: str = "input"
+        self,
+        channels: int,
+        reduction: int = 16,
+        group=None,
+        position: str = "input",
+        bias: bool = False,
     ) -> None:
         super().__init__(group, channels)
         self.operator = SignalChannelAttention(
-            self.group, channels, reduction, pooling=("avg",), position=position
+            self.group, channels, reduction, pooling=("avg",), position=position, bias=bias
         )
 
 
@@ -170,6 +177,8 @@ class CBAM(PriorAttention):
         kernel_size: odd spatial kernel size (paper: 7, padding 3).
         group: default ``Rn(2)``.
         position: ``"input"`` or ``"output"``.
+        bias: biased MLP layers in the channel branch (CBAM's released code), default
+            ``False`` (the paper's equations).
     """
 
     def __init__(
@@ -179,10 +188,11 @@ class CBAM(PriorAttention):
         kernel_size: int = 7,
         group=None,
         position: str = "input",
+        bias: bool = False,
     ) -> None:
         super().__init__(group, channels)
         self.operator = SequentialSignalAttention(
-            SignalChannelAttention(self.group, channels, reduction, position=position),
+            SignalChannelAttention(self.group, channels, reduction, position=position, bias=bias),
             SignalSpatialAttention(self.group, kernel_size, position=position),
             position=position,
         )
