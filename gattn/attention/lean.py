@@ -218,6 +218,7 @@ class _SumMaxResponses(torch.autograd.Function):
     # P[b, t, c~, o, x] = sum_q w[b, t, c~, o, q] U[b, t, c~, q, x]; S = sum_c~ P, M = max_c~ P.
     # S is one bmm with contraction C_in k*k; P (for M) is streamed over batch chunks.
     @staticmethod
+    @torch.no_grad()  # the body writes into buffers with out=: keep tracers out of autograd
     def forward(ctx, x, w, stride, padding, need_max):
         b, t, ci, y, xw = x.shape
         o, kk = w.shape[-2:]
@@ -234,7 +235,7 @@ class _SumMaxResponses(torch.autograd.Function):
         for b0 in range(0, b, step):
             b1 = min(b, b0 + step)
             u = _im2col(xp[b0:b1], k, stride, oy, ox)
-            torch.matmul(ws[b0:b1], u.reshape(b1 - b0, t, ci * kk, -1), out=s_out[b0:b1])
+            s_out[b0:b1] = torch.matmul(ws[b0:b1], u.reshape(b1 - b0, t, ci * kk, -1))
             if need_max:
                 val, idx = torch.matmul(w[b0:b1], u).max(dim=2)
                 m_out[b0:b1] = val
@@ -285,7 +286,7 @@ class _SumMaxResponses(torch.autograd.Function):
             else:
                 g = gs.expand(b1 - b0, t, ci, o, oy * ox)
             if need_w:
-                torch.matmul(g, u.transpose(-1, -2), out=gw[b0:b1])
+                gw[b0:b1] = torch.matmul(g, u.transpose(-1, -2))
             if need_x:
                 gu = torch.matmul(w[b0:b1].transpose(-1, -2), g)  # (bc, T, C_in, k*k, L)
                 gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)

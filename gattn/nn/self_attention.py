@@ -114,7 +114,7 @@ def _fold(grad_nb: Tensor, patch: int, height: int, width: int) -> Tensor:
     n = height * width
     d, gp = grad_nb.shape[1:]
     g = gp // (patch * patch)
-    nb = grad_nb.view(-1, height, width, d, g, patch, patch)
+    nb = grad_nb.reshape(-1, height, width, d, g, patch, patch)
     cols = nb.permute(0, 3, 4, 5, 6, 1, 2).reshape(-1, d * gp, n)  # (b*M, d*G*p^2, N)
     return F.fold(cols, (height, width), patch, padding=patch // 2)
 
@@ -138,13 +138,14 @@ class _LocalAttention(torch.autograd.Function):
         out5 = out.view(b, m, n, h, -1)
         # mask (0 or -inf for out-of-image neighbours) + <q, rho>: one matmul per (head, h)
         bias = torch.matmul(q.transpose(2, 3), rho)  # (b, M, H, N, GP)
-        torch.add(bias.transpose(2, 3), mask, out=out5)
+        out5.copy_(bias.transpose(2, 3) + mask)
         del bias
         out.baddbmm_(q.reshape(b * m * n, h, d), kf)  # + content <q, k_j>
-        torch._softmax(out, -1, False, out=out)
+        out.copy_(torch.softmax(out, -1))
         return out
 
     @staticmethod
+    @torch.no_grad()  # the body writes into buffers with out=: keep tracers out of autograd
     def forward(ctx, q, k, v, rho, patch, chunk, recompute):
         bsz, m, n, h, d = q.shape
         g, y, x = k.shape[3:]
@@ -162,7 +163,7 @@ class _LocalAttention(torch.autograd.Function):
                 q[s:e], _neighbourhoods(kpad[s:e], patch, y, x), rho, mask, buf
             )
             vf = _neighbourhoods(vpad[s:e], patch, y, x)
-            torch.bmm(p, vf.transpose(1, 2), out=out[s:e].view(rows, h, d))
+            out[s:e].view(rows, h, d).copy_(torch.bmm(p, vf.transpose(1, 2)))
             del p, vf, buf
         ctx.patch, ctx.chunk, ctx.recompute = patch, chunk, recompute
         ctx.save_for_backward(q, kpad, vpad, rho, out, probs)
@@ -201,7 +202,7 @@ class _LocalAttention(torch.autograd.Function):
             ds.sub_(rowsum).mul_(p)  # softmax backward (masked entries have P = 0)
             del p
             qf = qc.reshape(rows, h, d)
-            torch.bmm(ds, kf.transpose(1, 2), out=dq[s:e].view(rows, h, d))
+            dq[s:e].view(rows, h, d).copy_(torch.bmm(ds, kf.transpose(1, 2)))
             dk[s:e] = _fold(torch.bmm(qf.transpose(1, 2), ds), patch, y, x).view(dk[s:e].shape)
             del kf
             # positional bias <q, rho>: one batched matmul per h on strided rows of dS
