@@ -21,9 +21,14 @@ def test_torchrun_two_processes(tmp_path):
     env_threads = {"OMP_NUM_THREADS": "1"}
     import os
 
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **env_threads}
-    )
+    env = {**os.environ, **env_threads}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    if proc.returncode != 0 and "terminate called without an active exception" in proc.stderr:
+        # a gloo worker thread torn down at interpreter exit aborted once (seen 1 in ~10 runs
+        # on a loaded 2-core machine); that is a process-exit race, not a training failure:
+        # run the whole job once more from scratch
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2
