@@ -56,7 +56,12 @@ def _pair(value: object, name: str, layer: str) -> tuple[int, int]:
         return (int(value[0]), int(value[1]))
     if isinstance(value, Sequence) and len(value) == 1 and isinstance(value[0], int):
         return (int(value[0]), int(value[0]))
-    raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
+    if isinstance(value, Sequence) and len(value) == 3 and all(isinstance(v, int) for v in value):
+        # 3-d layers on group signals (B, C, |H|, Y, X): the last two axes are the plane
+        return (int(value[1]), int(value[2]))
+    raise TypeError(
+        f"{layer}: {name} must be an int, a pair of ints or a triple (|H|, Y, X), got {value!r}"
+    )
 
 
 @dataclass(frozen=True)

@@ -132,3 +132,16 @@ def test_bad_arguments() -> None:
         report.explain(0)
     with pytest.raises(ValueError, match="input_shape_hint"):
         exact_input_sizes(strided_p4_cnn(), input_shape_hint=(8,))
+
+
+def test_3d_pool_on_group_signals_uses_the_plane_axes() -> None:
+    """A MaxPool3d with kernel (1, 2, 2) over (|H|, Y, X) is a 2x2 spatial pool."""
+    import torch
+
+    from gattn.analysis import exact_input_sizes
+    from gattn.groups import p4
+    from gattn.nn import LiftingConv
+
+    model = torch.nn.Sequential(LiftingConv(p4(), 1, 2, 3), torch.nn.MaxPool3d((1, 2, 2)))
+    report = exact_input_sizes(model, sizes=range(8, 14))
+    assert list(report.exact) == [8, 10, 12]
