@@ -221,4 +221,16 @@ def to_markdown(result: dict) -> str:
             f"{_fmt(r['memory_ratio'], '.2f')}{'×' if r['memory_ratio'] else ''} | {tgt} | {met} | "
             f"{a['time_s']:.4f} | {b['time_s']:.4f} | {a['peak_mb']:.1f} | {b['peak_mb']:.1f} |"
         )
+    seen: dict[str, float] = {}
+    for r in result["rows"]:
+        for side in ("case", "baseline"):
+            m = r[side]
+            images = m.get("extra", {}).get("images") if "error" not in m else None
+            if images and r["section"] == "models":
+                label = r["name"].split(": ")[-1].split(" vs ")[0 if side == "case" else 1]
+                seen[f"{label} (batch {images})"] = images / m["time_s"]
+    if seen:
+        lines += ["", "Whole-model training throughput (images/s, one optimiser step each):", ""]
+        lines += ["| model | images/s |", "|---|---|"]
+        lines += [f"| {name} | {ips:.1f} |" for name, ips in seen.items()]
     return "\n".join(lines) + "\n"
