@@ -70,12 +70,17 @@ def response_maxima(x: Tensor, bank: Tensor, stride: int, padding: int, chunk: i
         xpd = F.pad(x.detach(), (padding,) * 4)
         kt = bank.detach().permute(2, 3, 0, 1, 4, 5).reshape(ci, hi, co * n, k * k)
         step = max(1, chunk * _batch_chunk(ci * hi * co * n * oy * ox))
-        idx = []
+        # one preallocated index tensor: small per-chunk results kept alive between the
+        # chunk's large temporaries fragment the heap (the resident set then grows by one
+        # chunk of responses per iteration)
+        small = torch.int16 if oy * ox <= torch.iinfo(torch.int16).max else torch.int64
+        arg = torch.empty(b, ci, hi, co * n, dtype=small, device=x.device)
         for b0 in range(0, b, step):
             # partial responses of a batch chunk: (bc, C_in, |H_in|, C_out |H|, Y' X')
             resp = torch.matmul(kt, _im2col(xpd[b0 : b0 + step], k, stride, oy, ox))
-            idx.append(resp.argmax(dim=-1).reshape(-1, ci, hi, co, n))
-        flat = torch.cat(idx, dim=0).permute(0, 3, 4, 1, 2)  # (B, C_out, |H|, C_in, |H_in|)
+            arg[b0 : b0 + step] = resp.max(dim=-1).indices
+            del resp
+        flat = arg.long().reshape(b, ci, hi, co, n).permute(0, 3, 4, 1, 2)
         rows = torch.div(flat, ox, rounding_mode="floor") * stride
         cols = (flat % ox) * stride
         yp, xp_ = y + 2 * padding, w + 2 * padding
@@ -108,6 +113,19 @@ def _col2im(gu: Tensor, k: int, stride: int, oy: int, ox: int, yp: int, xp: int)
     return out
 
 
+def _max_first(values: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """``max`` over ``dim`` (at most 256 entries) with the *first* maximiser as a ``uint8``
+    index: ``amax`` plus an equality pass, several times faster on the CPU than
+    ``torch.max(dim=...)`` with indices over a non-innermost axis."""
+    n = values.shape[dim]
+    top = values.amax(dim=dim, keepdim=True)
+    shape = [1] * values.dim()
+    shape[dim] = n
+    rank = torch.arange(n - 1, -1, -1, device=values.device, dtype=torch.uint8).view(shape)
+    last_rank = ((values == top) * rank).amax(dim=dim)  # n - 1 - (first maximiser)
+    return top.squeeze(dim), (n - 1) - last_rank
+
+
 def _batch_chunk(per_sample: int, budget: int = 1 << 21) -> int:
     """Samples per chunk so that one chunk's partial responses hold about ``budget`` numbers."""
     return max(1, budget // max(per_sample, 1))
@@ -138,7 +156,7 @@ class _SumMaxResponses(torch.autograd.Function):
             u = _im2col(xp[b0:b1], k, stride, oy, ox)
             s_out[b0:b1] = torch.matmul(ws[b0:b1], u.reshape(b1 - b0, t, ci * kk, -1))
             if need_max:
-                val, idx = torch.matmul(w[b0:b1], u).max(dim=2)
+                val, idx = _max_first(torch.matmul(w[b0:b1], u), dim=2)
                 m_out[b0:b1] = val
                 arg[b0:b1] = idx
         ctx.save_for_backward(x, w, arg)
@@ -165,31 +183,28 @@ class _SumMaxResponses(torch.autograd.Function):
         g_s = g_s.reshape(b, t, 1, o, oy * ox)
         if g_m is not None:
             g_m = g_m.reshape(b, t, 1, o, oy * ox)
-            chans = torch.arange(ci, device=x.device, dtype=torch.uint8).view(ci, 1, 1)
         step = _batch_chunk(ci * t * o * oy * ox)
         for b0 in range(0, b, step):
             b1 = min(b, b0 + step)
-            gs = g_s[b0:b1]
-            u = _im2col(xp[b0:b1], k, stride, oy, ox)
-            if g_m is None:  # S only: two bmm with contractions L and C_out |H|
-                gs2, u2 = gs.squeeze(2), u.reshape(b1 - b0, t, ci * kk, -1)
-                if need_w:
-                    gws = torch.matmul(gs2, u2.transpose(-1, -2))  # (bc, T, O, C_in k*k)
-                    gw[b0:b1] = gws.reshape(b1 - b0, t, o, ci, kk).transpose(2, 3)
-                if need_x:
-                    ws = w[b0:b1].transpose(2, 3).reshape(b1 - b0, t, o, ci * kk)
-                    gu = torch.matmul(ws.transpose(-1, -2), gs2).reshape(b1 - b0, t, ci, kk, -1)
-                    gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)
-                continue
-            if g_m is not None:  # gradient of P: g_s everywhere, + g_m at the arg-max channel
-                hit = arg[b0:b1].unsqueeze(2) == chans  # (bc, T, C_in, O, L)
-                g = torch.where(hit, gs + g_m[b0:b1], gs)
-            else:
-                g = gs.expand(b1 - b0, t, ci, o, oy * ox)
+            bc = b1 - b0
+            u = _im2col(xp[b0:b1], k, stride, oy, ox)  # (bc, T, C_in, k*k, L)
+            # S = sum over input channels: dense matmuls with contractions L and C_out |H|
+            gs2, u2 = g_s[b0:b1].squeeze(2), u.reshape(bc, t, ci * kk, -1)
             if need_w:
-                gw[b0:b1] = torch.matmul(g, u.transpose(-1, -2))
+                gws = torch.matmul(gs2, u2.transpose(-1, -2))  # (bc, T, O, C_in k*k)
+                gw[b0:b1] = gws.reshape(bc, t, o, ci, kk).transpose(2, 3)
             if need_x:
-                gu = torch.matmul(w[b0:b1].transpose(-1, -2), g)  # (bc, T, C_in, k*k, L)
+                ws = w[b0:b1].transpose(2, 3).reshape(bc, t, o, ci * kk)
+                gu = torch.matmul(ws.transpose(-1, -2), gs2).reshape(bc, t, ci, kk, -1)
+            if g_m is not None:
+                # M = max over input channels: the gradient reaches the arg-max channel only
+                sparse = u.new_zeros(bc, t, ci, o, oy * ox)
+                sparse.scatter_(2, arg[b0:b1].unsqueeze(2).long(), g_m[b0:b1])
+                if need_w:
+                    gw[b0:b1] += torch.matmul(sparse, u.transpose(-1, -2))
+                if need_x:
+                    gu += torch.matmul(w[b0:b1].transpose(-1, -2), sparse)
+            if need_x:
                 gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)
         if need_x:
             gx = gx[..., padding : padding + y, padding : padding + xw]

@@ -15,6 +15,13 @@ from gattn.groups import p4, p4m, transform_image, transform_signal
 from gattn.nn.attentive import AttentiveGroupConv, AttentiveLiftingConv
 
 
+def _first_max(t, dims):
+    """max over ``dims`` whose gradient goes to the first maximiser (row-major), the
+    sub-gradient the lean path picks; ``amax`` would split it among exact ties."""
+    moved = t.movedim(dims, tuple(range(t.dim() - len(dims), t.dim())))
+    return moved.flatten(-len(dims)).max(dim=-1).values
+
+
 def reference_full(layer, x, channel=True, spatial=True):
     """out(x,h) = sum_{c~,h~} aX(x,h,h~) aC_{c~}(h,h~) f~_{c~}(x,h,h~) + bias."""
     group, lifting = layer.group, isinstance(layer, AttentiveLiftingConv)
@@ -38,7 +45,7 @@ def reference_full(layer, x, channel=True, spatial=True):
     if channel:
         ca = att.channel
         logits = 0
-        for stat in (resp.mean(dim=(-2, -1)), resp.amax(dim=(-2, -1))):
+        for stat in (resp.mean(dim=(-2, -1)), _first_max(resp, (-2, -1))):
             hidden = torch.zeros(b, co, n, hi, ca.hidden, dtype=x.dtype)
             out = torch.zeros(b, co, n, ci, hi, dtype=x.dtype)
             for h in range(n):
@@ -59,7 +66,7 @@ def reference_full(layer, x, channel=True, spatial=True):
     if spatial:
         sa = att.spatial
         attended = alpha * resp
-        stats = torch.stack([attended.mean(dim=3), attended.amax(dim=3)], dim=3)
+        stats = torch.stack([attended.mean(dim=3), _first_max(attended, (3,))], dim=3)
         ks = sa.kernel_size
         ax = torch.zeros(b, co, n, hi, oy, ox, dtype=x.dtype)
         for h in range(n):
@@ -114,6 +121,28 @@ def test_lean_equals_reference(mode, cls, group, residual, stride, padding, size
     # gradients agree too (the lean path has custom backward passes)
     gy = torch.randn_like(lean)
     params = [p for p in layer.parameters()]
+    g_lean = torch.autograd.grad(lean, [x, *params], gy)
+    g_ref = torch.autograd.grad(ref, [x, *params], gy)
+    for a, r in zip(g_lean, g_ref):
+        assert (a - r).abs().max() <= 1e-10
+
+
+@pytest.mark.parametrize("cls", [AttentiveLiftingConv, AttentiveGroupConv])
+def test_lean_equals_reference_with_exact_ties(cls):
+    """Rectified input with an all-zero block: partial responses tie exactly (0 for every input
+    channel over the block, and the spatial maximum is attained many times). The max statistics
+    must hand their gradient to one maximiser, the first, as the reference does."""
+    group = p4()
+    layer = _make(cls, group, "full", False, 1, 1, seed=7)
+    shape = (2, 3, 9, 9) if cls is AttentiveLiftingConv else (2, 3, 4, 9, 9)
+    x = torch.relu(torch.randn(shape, dtype=torch.float64) - 0.5)
+    x[..., 2:7, 2:7] = 0.0
+    x.requires_grad_(True)
+    lean = layer(x)
+    ref = reference_full(layer, x)
+    assert (lean - ref).abs().max() <= 1e-10
+    gy = torch.randn_like(lean)
+    params = list(layer.parameters())
     g_lean = torch.autograd.grad(lean, [x, *params], gy)
     g_ref = torch.autograd.grad(ref, [x, *params], gy)
     for a, r in zip(g_lean, g_ref):
