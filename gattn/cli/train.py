@@ -4,6 +4,7 @@ Examples::
 
     gattn train --model a-p4cnn --data rotmnist-small --epochs 20 --seed 0 --out runs/x
     gattn train --model a-p4cnn --data rotmnist-small --epochs 30 --out runs/x --resume
+    gattn train --model af-p4cnn --data rotmnist-small --recalibrate-bn --out runs/y
     torchrun --nproc_per_node 2 -m gattn train --model p4cnn --data rotmnist-small --out runs/d
     gattn evaluate runs/x [--json]
     gattn table runs/*
@@ -77,6 +78,7 @@ def _run_train(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             data_root=args.data_root,
             model_kwargs=_model_kw(args.model_kw),
+            recalibrate_bn=args.recalibrate_bn,
         )
         train(config, resume=args.resume)
     except (ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
@@ -166,6 +168,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="model builder option, repeatable (e.g. --model-kw dropout=0.0)",
+    )
+    p.add_argument(
+        "--recalibrate-bn",
+        action="store_true",
+        help="before each validation, re-estimate the batch-norm running statistics over the "
+        "training split with dropout off (fixes the dropout/batch-norm variance shift)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=_run_train)

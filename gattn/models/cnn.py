@@ -6,11 +6,12 @@ Seven layers on a 28×28 input (six 3×3 + one 4×4, no padding):
 
     28 -lift3-> 26 -g3-> 24 -pool2-> 12 -g3-> 10 -g3-> 8 -g3-> 6 -g3-> 4 -g4-> 1
 
-Layers 1–6: convolution (no bias) -> :class:`~gattn.nn.GroupBatchNorm` -> ReLU -> dropout;
-layer 7 maps to the classes; the logits are the maximum over :math:`H` (rotation-invariant,
-exactly so for grid rotations of a 28-pixel input, since the single 2×2 pool sees an even
-size, SPEC §5). Parameter count with :math:`C` channels, :math:`n = |H|`, :math:`K` classes
-and no attention:
+Layers 1–6: convolution (no bias) -> :class:`~gattn.nn.GroupBatchNorm` -> ReLU, with dropout
+after layers 1, 3–6, as in the reference implementation (layer 2 goes straight into the 2×2
+max-pool, without dropout); layer 7 maps to the classes; the logits are the maximum over
+:math:`H` (rotation-invariant, exactly so for grid rotations of a 28-pixel input, since the
+single 2×2 pool sees an even size, SPEC §5). Parameter count with :math:`C` channels,
+:math:`n = |H|`, :math:`K` classes and no attention:
 
 .. math:: 9C + 5\cdot 9 n C^2 + 16 n C K + 6\cdot 2C
 
@@ -37,7 +38,8 @@ class RotMNISTCNN(nn.Module):
         channels: width :math:`C` of layers 1–6.
         num_classes: :math:`K`.
         in_channels: input image channels.
-        dropout: dropout probability after layers 1–6.
+        dropout: dropout probability after layers 1, 3–6 (none after layer 2, the block
+            before the spatial max-pool, as in the reference implementation).
         attention: attention mode of every layer (see :class:`~gattn.models.layers.ConvFactory`).
         reduction: channel-attention ratio.
 
@@ -69,11 +71,11 @@ class RotMNISTCNN(nn.Module):
                 if i == 0
                 else make.conv(channels, channels, 3)
             )
-            blocks.append(
-                nn.Sequential(conv, GroupBatchNorm(channels), nn.ReLU(), nn.Dropout(dropout))
-            )
-            if i == 1:
-                blocks.append(SpatialPool(2))
+            block: list[nn.Module] = [conv, GroupBatchNorm(channels), nn.ReLU()]
+            if i == 1:  # layer 2 -> 2x2 max-pool, no dropout in between (reference code)
+                blocks += [nn.Sequential(*block), SpatialPool(2)]
+            else:
+                blocks.append(nn.Sequential(*block, nn.Dropout(dropout)))
         self.features = nn.Sequential(*blocks)
         self.classifier = make.conv(channels, num_classes, 4)
 

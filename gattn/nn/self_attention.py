@@ -524,9 +524,9 @@ class GroupSelfAttention(_GroupAttentionBase):
     :math:`h^{-1}\hat h` comes from ``H.relative_table()``. Projections are shared over
     :math:`H` (pointwise).
 
-    Args:
-        group, in_channels, out_channels, heads, patch_size, pos_hidden, chunk_size,
-        checkpoint, device, dtype: as in :class:`LiftingSelfAttention`.
+    The constructor arguments (``group``, ``in_channels``, ``out_channels``, ``heads``,
+    ``patch_size``, ``pos_hidden``, ``chunk_size``, ``checkpoint``, ``device``, ``dtype``) are
+    those of :class:`LiftingSelfAttention`.
 
     Shapes:
         input ``(B, C_in, |H|, Y, X)``; output ``(B, C_out, |H|, Y, X)``.

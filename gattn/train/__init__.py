@@ -1,6 +1,7 @@
 """Training: the loop (:func:`train`, :class:`Trainer`), its configuration, atomic
 checkpoints with RNG state, metrics logs and plots, and ``torchrun`` data parallelism."""
 
+from .batchnorm import recalibrate_batchnorm
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .config import RESUME_KEYS, TrainConfig
 from .distributed import init_distributed, is_main, rank, world_size
@@ -24,6 +25,7 @@ __all__ = [
     "plot_curves",
     "rank",
     "read_metrics",
+    "recalibrate_batchnorm",
     "resolve_device",
     "restore_rng",
     "results_table",

@@ -22,6 +22,7 @@ RESUME_KEYS = (
     "limit",
     "scheduler",
     "model_kwargs",
+    "recalibrate_bn",
 )
 
 _SCHEDULERS = ("none", "cosine")
@@ -50,6 +51,12 @@ class TrainConfig:
         num_workers: DataLoader workers.
         data_root: where the dataset's raw files are (dataset default if ``None``).
         model_kwargs: extra keyword arguments of the model builder.
+        recalibrate_bn: before every validation, re-estimate the batch-norm running
+            statistics over the training split with dropout off
+            (:func:`gattn.train.recalibrate_batchnorm`; see :class:`gattn.train.Trainer`).
+            A resume key: validation errors measured with and without it are not comparable,
+            so one run uses one setting (``config.json`` files written before this field
+            existed load with ``False``).
     """
 
     model: str
@@ -70,6 +77,7 @@ class TrainConfig:
     num_workers: int = 0
     data_root: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    recalibrate_bn: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "log_every"):
@@ -84,6 +92,8 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.scheduler not in _SCHEDULERS:
             raise ValueError(f"scheduler must be one of {_SCHEDULERS}, got {self.scheduler!r}")
+        if not isinstance(self.recalibrate_bn, bool):
+            raise ValueError(f"recalibrate_bn must be a bool, got {self.recalibrate_bn!r}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
 

@@ -153,8 +153,8 @@ def _fmt(values: Sequence[float]) -> str:
 
 def results_table(runs: Iterable[str | os.PathLike[str]], strict: bool = True) -> str:
     """Markdown table of finished runs, grouped by (dataset, model and its non-default
-    options): mean ± sample standard deviation over seeds of the validation error and of the
-    validation-selected test error.
+    options, ``recalibrate-bn`` if set): mean ± sample standard deviation over seeds of the
+    validation error and of the validation-selected test error.
 
     Args:
         runs: run folders, each with a ``summary.json``.
@@ -179,6 +179,8 @@ def results_table(runs: Iterable[str | os.PathLike[str]], strict: bool = True) -
         s = json.loads(path.read_text())
         kw = s.get("model_kwargs") or {}
         label = s["model"] + "".join(f" {k}={v}" for k, v in sorted(kw.items()))
+        if s.get("recalibrate_bn"):  # different evaluation protocol: its own row
+            label += " recalibrate-bn"
         groups[(s["data"], label)].append(s)
     if not groups:
         raise FileNotFoundError("no finished run (summary.json) among the given folders")

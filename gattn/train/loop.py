@@ -10,6 +10,10 @@ errors downwards; we never look at the test split before the end.)
 epoch, step, best-so-far and the RNG states of every process (Python, NumPy, torch and the
 DataLoader's generator), so ``resume=True`` continues bit-for-bit where the run stopped
 (at epoch granularity: an interrupted epoch is redone from its start).
+
+With ``recalibrate_bn`` the batch-norm running statistics are re-estimated over the training
+split with dropout off before every validation (:func:`~gattn.train.recalibrate_batchnorm`,
+the dropout / batch-norm "variance shift"); see :class:`Trainer`.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 
+from .batchnorm import recalibrate_batchnorm
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .config import RESUME_KEYS, TrainConfig
 from .distributed import (
@@ -86,6 +92,23 @@ class Trainer:
         splits: optional pre-built ``Splits`` (train / val / test datasets of
             ``(image, label)``); by default ``gattn.data.get_dataset(config.data, ...)``.
         model: optional pre-built model; by default ``gattn.models.get_model(config.model)``.
+
+    Batch-norm recalibration (``config.recalibrate_bn``): before every validation the running
+    statistics of every batch-norm layer are recomputed over the whole training split, in
+    order (a separate non-shuffled loader with the training batch size), with dropout off
+    (:func:`~gattn.train.recalibrate_batchnorm`). The validation error, the selection of
+    ``best.pt`` and ``best.pt`` itself therefore use the recalibrated statistics. Training
+    then goes on with them as its running statistics (harmless: in training mode batch norm
+    normalises with the batch statistics, and the running ones are only updated), so they are
+    also what ``last.pt`` holds after a validated epoch. The recalibration draws no random
+    number from the training generators (its loader has its own generator, and the global RNG
+    states are saved and restored around it), so the weights follow exactly the trajectory
+    of the same run without recalibration, and ``resume`` stays bit-for-bit. It costs one
+    forward pass over the training split per validation. In a distributed run every process
+    recalibrates its own replica over the *whole* training split (no communication): the
+    replicas hold the same weights and see the same batches, so they compute the same
+    statistics (and DDP broadcasts rank 0's buffers again at the next training step);
+    ``best.pt`` is written by rank 0.
     """
 
     def __init__(self, config: TrainConfig, splits: Any = None, model: nn.Module | None = None):
@@ -109,6 +132,13 @@ class Trainer:
             model = get_model(config.model, **config.model_kwargs)
         self.model = model.to(self.device)
         self.n_params = count_parameters(self.model)
+        if config.recalibrate_bn and not any(
+            isinstance(m, _BatchNorm) and m.track_running_stats for m in self.model.modules()
+        ):
+            raise ValueError(
+                f"recalibrate_bn: model {config.model!r} has no batch-norm layer with running "
+                f"statistics to recalibrate"
+            )
         torch.manual_seed(config.seed + 1_000_003 * rank())  # per-process dropout streams
         self.net: nn.Module = self.model
         if self.distributed:
@@ -140,6 +170,18 @@ class Trainer:
         )
         self.val_loader = DataLoader(_shard(splits.val), batch_size=2 * per_proc)
         self.test_loader = DataLoader(_shard(splits.test), batch_size=2 * per_proc)
+        # in order, own generator: iterating it must not draw from the training RNGs
+        self.recal_loader = (
+            DataLoader(
+                splits.train,
+                batch_size=per_proc,
+                shuffle=False,
+                num_workers=config.num_workers,
+                generator=torch.Generator().manual_seed(config.seed),
+            )
+            if config.recalibrate_bn
+            else None
+        )
         self.epoch = 0
         self.step = 0
         self.best: dict[str, Any] = {"epoch": None, "val_error": float("inf")}
@@ -184,6 +226,15 @@ class Trainer:
                 )
 
     # -- loop ----------------------------------------------------------------------------
+    def _recalibrate_bn(self) -> None:
+        """Re-estimate the batch-norm statistics over the training split, dropout off, without
+        touching any random-number generator state (see the class docstring)."""
+        rng = capture_rng()
+        try:
+            recalibrate_batchnorm(self.model, self.recal_loader, self.device)
+        finally:
+            restore_rng(rng)
+
     def _say(self, msg: str) -> None:
         if is_main() and not self.config.quiet:
             print(msg, flush=True)
@@ -230,7 +281,8 @@ class Trainer:
         Returns:
             The summary (also written to ``<out>/summary.json``): model, data, seed, epochs,
             ``best_epoch``, ``val_error``, ``test_error`` (% ; of the best-validation
-            checkpoint), ``test_loss``, ``params``, ``train_time_s``, ``world_size``.
+            checkpoint), ``test_loss``, ``params``, ``train_time_s``, ``world_size``,
+            ``recalibrate_bn``.
 
         Raises:
             FileExistsError: ``out`` already holds a run and ``resume`` is false.
@@ -267,6 +319,8 @@ class Trainer:
             self.epoch += 1
             record = {"epoch": self.epoch, "step": self.step, **record}
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+                if self.recal_loader is not None:
+                    self._recalibrate_bn()
                 val = evaluate_classifier(self.net, self.val_loader, self.device)
                 record.update(val_loss=val["loss"], val_error=val["error"])
                 if val["error"] < self.best["val_error"]:
@@ -320,6 +374,7 @@ class Trainer:
             "params": self.n_params,
             "train_time_s": train_time,
             "world_size": world_size(),
+            "recalibrate_bn": cfg.recalibrate_bn,
         }
         if is_main():
             plot_curves(read_metrics(self.out / "metrics.jsonl"), self.out / "curves.png")
