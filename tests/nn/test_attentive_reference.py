@@ -159,13 +159,15 @@ def test_reference_detects_a_wrong_lean_path():
     assert (layer(x) - ref).abs().max() > 1e-6
 
 
-def test_chunked_checkpointed_path_is_the_same_function():
-    """``FactorisedAttention(chunks=2, checkpoint=True)`` (h~ slices recomputed in backward)."""
+@pytest.mark.parametrize("chunks,checkpoint", [(1, False), (2, True), (4, True)])
+def test_chunked_checkpointed_path_is_the_same_function(chunks, checkpoint):
+    """``FactorisedAttention(chunks=..., checkpoint=...)`` (h~ slices, optionally recomputed in
+    the backward pass) against the default (one slice per input element)."""
     layer = _make(AttentiveGroupConv, p4(), "full", False, 1, 1, seed=3)
     x = torch.randn(3, 3, 4, 7, 7, dtype=torch.float64, requires_grad=True)
     y = layer(x)
     g = torch.autograd.grad(y.sum(), [x, *layer.parameters()])
-    layer.attention.chunks, layer.attention.checkpoint = 2, True
+    layer.attention.chunks, layer.attention.checkpoint = chunks, checkpoint
     y2 = layer(x)
     g2 = torch.autograd.grad(y2.sum(), [x, *layer.parameters()])
     assert (y - y2).abs().max() <= 1e-12
