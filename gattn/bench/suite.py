@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,8 +127,14 @@ def run_suite(
     out_dir: str | Path | None = "benchmarks/results",
     select: str | None = None,
     progress: bool = True,
+    rounds: int = 1,
 ) -> dict:
-    """Measure every comparison (cases shared between rows are measured once).
+    """Measure every comparison (cases shared between rows are measured once per round).
+
+    With ``rounds > 1`` every case is measured once per round, round-robin (all cases, then all
+    cases again), so slow drifts of a shared machine hit case and baseline alike; a row's ratio
+    is the median over rounds of the same-round ratios, and its case/baseline numbers are
+    per-round medians (``time_ratio_rounds`` lists the per-round ratios).
 
     Args:
         device: ``"cpu"`` or ``"cuda"``.
@@ -136,6 +143,7 @@ def run_suite(
         out_dir: where to write ``<device>.json`` and ``.md`` (``None``: do not write).
         select: only rows whose name contains this text.
         progress: show a progress bar.
+        rounds: measurements of every case (median reported).
 
     Returns:
         The results dictionary (also written as JSON).
@@ -143,19 +151,23 @@ def run_suite(
     suite = [c for c in default_suite(quick) if select is None or select in c.name]
     if not suite:
         raise ValueError(f"select={select!r} matches no benchmark row")
-    cache: dict[str, dict] = {}
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    cache: dict[str, list[dict]] = {}
     cases = []
     for row in suite:
         for case in (row.case, row.baseline):
             if _key(case) not in cache:
-                cache[_key(case)] = {}
+                cache[_key(case)] = []
                 cases.append(case)
-    for case in tqdm(cases, desc="benchmarks", disable=not progress):
+    jobs = [case for _ in range(rounds) for case in cases]
+    for case in tqdm(jobs, desc="benchmarks", disable=not progress):
         params = dict(case[1], device=device, repeats=repeats)
-        cache[_key(case)] = run_isolated(case[0], params)
+        cache[_key(case)].append(run_isolated(case[0], params))
     rows = []
     for row in suite:
-        a, b = cache[_key(row.case)], cache[_key(row.baseline)]
+        runs_a, runs_b = cache[_key(row.case)], cache[_key(row.baseline)]
+        a, b = _combine(runs_a), _combine(runs_b)
         entry = {
             "name": row.name,
             "section": row.section,
@@ -164,7 +176,10 @@ def run_suite(
             "targets": row.targets,
         }
         if "error" not in a and "error" not in b:
-            entry["time_ratio"] = a["time_s"] / b["time_s"]
+            ratios = [ra["time_s"] / rb["time_s"] for ra, rb in zip(runs_a, runs_b)]
+            entry["time_ratio"] = statistics.median(ratios)
+            if rounds > 1:
+                entry["time_ratio_rounds"] = ratios
             entry["memory_ratio"] = a["peak_mb"] / b["peak_mb"] if b["peak_mb"] > 0 else None
             met = []
             if "time" in row.targets:
@@ -180,6 +195,7 @@ def run_suite(
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
         "quick": quick,
+        "rounds": rounds,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "rows": rows,
     }
@@ -192,6 +208,17 @@ def run_suite(
     return result
 
 
+def _combine(runs: list[dict]) -> dict:
+    """One case's measurements over rounds -> per-round medians (the first error, if any)."""
+    for r in runs:
+        if "error" in r:
+            return r
+    out = dict(runs[-1])
+    out["time_s"] = statistics.median(r["time_s"] for r in runs)
+    out["peak_mb"] = statistics.median(r["peak_mb"] for r in runs)
+    return out
+
+
 def _fmt(v, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
 
@@ -202,7 +229,12 @@ def to_markdown(result: dict) -> str:
         f"# Benchmarks on {result['device']}",
         "",
         f"torch {result['torch']}, {result['threads']} threads, {result['date']}"
-        + (" (quick shapes)" if result.get("quick") else ""),
+        + (" (quick shapes)" if result.get("quick") else "")
+        + (
+            f"; {result['rounds']} rounds, ratios are medians of same-round ratios"
+            if result.get("rounds", 1) > 1
+            else ""
+        ),
         "",
         "| comparison | time ratio | memory ratio | target | met | case time (s) | "
         "baseline time (s) | case peak (MiB) | baseline peak (MiB) |",

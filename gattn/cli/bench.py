@@ -17,6 +17,7 @@ def _run(args: argparse.Namespace) -> int:
         device=device,
         quick=args.quick,
         repeats=args.repeats,
+        rounds=args.rounds,
         out_dir=args.out,
         select=args.select,
         progress=not args.quiet,
@@ -30,6 +31,12 @@ def register(subparsers) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--quick", action="store_true", help="small shapes (smoke run)")
     p.add_argument("--repeats", type=int, default=5, help="timed steps per case")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every case this many times, round-robin; ratios are medians over rounds",
+    )
     p.add_argument("--select", default=None, help="only rows whose name contains this text")
     p.add_argument("--out", default="benchmarks/results", help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

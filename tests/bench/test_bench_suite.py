@@ -51,3 +51,29 @@ def test_suite_covers_the_issue_targets_and_renders() -> None:
     }
     md = to_markdown(fake)
     assert "| a vs b | 2.00× | 2.00× | time ≤ 3.0× | yes |" in md
+
+
+def test_rounds_take_the_median_of_same_round_ratios(monkeypatch, tmp_path) -> None:
+    """Round-robin rounds: the ratio is the median of per-round ratios (a drift that slows
+    case and baseline of one round alike cancels), numbers are per-round medians."""
+    import gattn.bench.suite as suite
+
+    calls: list[str] = []
+    # round r: conv2d takes 1, 1, 10 s (a slow third round); group_conv 2x conv2d in-round
+    slow = {"conv2d": [1.0, 1.0, 10.0], "group_conv": [2.0, 2.0, 20.0]}
+
+    def fake(case, params, timeout=900.0):
+        calls.append(case)
+        r = sum(1 for c in calls if c == case) - 1
+        return {"time_s": slow[case][r], "peak_mb": 1.0 + r, "repeats": 1, "extra": {}}
+
+    monkeypatch.setattr(suite, "run_isolated", fake)
+    res = suite.run_suite(quick=True, rounds=3, out_dir=tmp_path, select="floor", progress=False)
+    (row,) = res["rows"]
+    assert calls == ["group_conv", "conv2d"] * 3  # round-robin
+    assert row["time_ratio"] == pytest.approx(2.0)
+    assert row["time_ratio_rounds"] == pytest.approx([2.0, 2.0, 2.0])
+    assert row["case"]["time_s"] == 2.0 and row["baseline"]["peak_mb"] == 2.0
+    assert "3 rounds" in (tmp_path / f"{res['device']}-quick.md").read_text()
+    with pytest.raises(ValueError, match="rounds"):
+        suite.run_suite(quick=True, rounds=0, out_dir=None, select="floor", progress=False)
