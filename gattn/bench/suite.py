@@ -57,6 +57,7 @@ def default_suite(quick: bool = False) -> list[Comparison]:
         ("input", {"time": 1.3, "memory": 1.5}),
         ("channel", {}),
         ("spatial", {}),
+        ("codomain", {}),
     ):
         rows.append(
             Comparison(
