@@ -46,10 +46,15 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .base import PairAttention, SignalAttention
 from .channel import ChannelAttention
-from .lean import response_maxima, response_means, sum_max_responses
+from .lean import response_maxima, response_means, spatially_attended, sum_max_responses
 from .spatial import SpatialAttention
 
 __all__ = ["FactorisedAttention", "SequentialSignalAttention"]
+
+
+def _out_shape(x: Tensor, bank: Tensor, stride: int, padding: int) -> tuple[int, int]:
+    k = bank.shape[-1]
+    return tuple((n + 2 * padding - k) // stride + 1 for n in x.shape[-2:])
 
 
 class FactorisedAttention(PairAttention):
@@ -112,43 +117,48 @@ class FactorisedAttention(PairAttention):
         return self.channel.weights(stats)
 
     def _spatial_chunk(self, x_t, bank_t, alpha_t, rot_t, stride: int, padding: int):
-        """Output contribution of the input elements ``x_t`` (a slice of :math:`\tilde h`)."""
+        """Output contribution ``(B, Y', X', C_out |H|)`` of the input elements ``x_t`` (a slice
+        of :math:`\tilde h`)."""
         b, ci, t = x_t.shape[:3]
         co, n = bank_t.shape[:2]
-        s, m = sum_max_responses(x_t, bank_t, alpha_t, stride, padding)  # (B, T, C_out |H|, ...)
-        y, w = s.shape[-2:]
-        s = s.reshape(b, t, co, n, y, w).permute(0, 2, 3, 1, 4, 5)  # (B, C_out, |H|, T, Y, X)
-        m = m.reshape(b, t, co, n, y, w).permute(0, 2, 3, 1, 4, 5)
-        stats = torch.stack([s / ci, m], dim=4)  # (B, C_out, |H|, T, 2, Y, X)
-        alpha_x = self.spatial.weights(stats, rot_t)
-        return (alpha_x * s).sum(dim=3)
+        s, m = sum_max_responses(x_t, bank_t, alpha_t, stride, padding)  # (B, T, C_out |H|, L)
+        y, w = _out_shape(x_t, bank_t, stride, padding)
+        # one map per (h~ in the slice, c, h): G ordered (t, c, h), channels last
+        s = s.permute(0, 3, 1, 2).reshape(b, y, w, t * co * n)
+        m = m.permute(0, 3, 1, 2).reshape(b, y, w, t * co * n)
+        kernels = rot_t.permute(2, 0, 1, 3, 4, 5).reshape(t * co * n, *rot_t.shape[-3:])
+        out = spatially_attended(s, m, kernels, ci)
+        return out.reshape(b, y, w, t, co * n).sum(dim=3)
 
     def attentive_conv(self, x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
         b, ci, hi = x.shape[:3]
         co, n = bank.shape[:2]
+        y, w = _out_shape(x, bank, stride, padding)
         alpha_c = self.channel_weights(x, bank, stride, padding)
         if self.spatial is None:
             s, _ = sum_max_responses(x, bank, alpha_c, stride, padding, need_max=False)
-            return s.sum(dim=1).reshape(b, co, n, *s.shape[-2:])
-        rot = self.spatial.rotated_kernels()  # (C_out, |H|, |H_in|, 2, k', k')
-        step = 1 if self.chunks is None else -(-hi // self.chunks)
-        out = None
-        for t0 in range(0, hi, step):
-            t1 = min(hi, t0 + step)
-            args = (
-                x[:, :, t0:t1],
-                bank[:, :, :, t0:t1],
-                alpha_c[..., t0:t1],
-                rot[:, :, t0:t1],
-                stride,
-                padding,
-            )
-            if self.checkpoint and torch.is_grad_enabled():
-                part = _checkpoint(self._spatial_chunk, *args, use_reentrant=False)
-            else:
-                part = self._spatial_chunk(*args)
-            out = part if out is None else out + part
-        return out
+            return s.sum(dim=1).reshape(b, co, n, y, w)
+        else:
+            rot = self.spatial.rotated_kernels()  # (C_out, |H|, |H_in|, 2, k', k')
+            step = 1 if self.chunks is None else -(-hi // self.chunks)
+            out = None
+            for t0 in range(0, hi, step):
+                t1 = min(hi, t0 + step)
+                args = (
+                    x[:, :, t0:t1],
+                    bank[:, :, :, t0:t1],
+                    alpha_c[..., t0:t1],
+                    rot[:, :, t0:t1],
+                    stride,
+                    padding,
+                )
+                if self.checkpoint and torch.is_grad_enabled():
+                    part = _checkpoint(self._spatial_chunk, *args, use_reentrant=False)
+                else:
+                    part = self._spatial_chunk(*args)
+                out = part if out is None else out + part
+        # channels last -> (B, C_out, |H|, Y', X')
+        return out.reshape(b, y, w, co, n).permute(0, 3, 4, 1, 2).contiguous()
 
     def extra_repr(self) -> str:
         return f"checkpoint={self.checkpoint}, chunks={self.chunks}"

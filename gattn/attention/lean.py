@@ -15,6 +15,10 @@ K_{c,h,\tilde c,\tilde h}(y)` without ever holding all of them:
   :math:`\sum_{\tilde c} \tilde f` and :math:`\max_{\tilde c} \tilde f` from im2col patches
   and batched matmuls over chunks of the batch (a custom autograd function: saves only a
   ``uint8`` arg-max index; the backward pass recomputes each chunk).
+* :func:`spatially_attended` — :math:`\sigma(\text{[mean, max]} \star \psi_X) \odot S`, a
+  custom autograd function that keeps only its two statistic maps for the backward pass and
+  recomputes the attention logits there (the sigmoid, its product and the stacked statistics
+  are never stored).
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .depthwise import depthwise_same, depthwise_same_backward
+
 __all__ = [
     "response_means",
     "response_maxima",
     "sum_max_responses",
+    "spatially_attended",
 ]
 
 
@@ -135,20 +142,20 @@ class _SumMaxResponses(torch.autograd.Function):
     # x: (B, T, C_in, Y, X) (input elements first), w = alpha * K per sample:
     # (B, T, C_in, O, k*k); U = im2col(x): (B, T, C_in, k*k, L).
     # P[b, t, c~, o, x] = sum_q w[b, t, c~, o, q] U[b, t, c~, q, x]; S = sum_c~ P, M = max_c~ P.
-    # S is one bmm with contraction C_in k*k; P (for M) is streamed over batch chunks.
+    # S is one matmul with contraction C_in k*k; P (for M) is streamed over batch chunks.
     @staticmethod
-    @torch.no_grad()  # the body writes into buffers with out=: keep tracers out of autograd
+    @torch.no_grad()
     def forward(ctx, x, w, stride, padding, need_max):
         b, t, ci, y, xw = x.shape
         o, kk = w.shape[-2:]
         k = int(round(kk**0.5))
         oy, ox = _out_size(y, k, stride, padding), _out_size(xw, k, stride, padding)
         xp = F.pad(x, (padding,) * 4)
+        # preallocated outputs: small per-chunk results kept alive between the chunks' large
+        # temporaries would fragment the heap (the resident set then grows chunk by chunk)
         s_out = x.new_empty(b, t, o, oy * ox)
         m_out = x.new_empty(b, t, o, oy * ox) if need_max else None
-        arg = (
-            torch.empty(b, t, o, oy * ox, dtype=torch.uint8, device=x.device) if need_max else None
-        )
+        arg = x.new_empty(b, t, o, oy * ox, dtype=torch.uint8) if need_max else None
         step = _batch_chunk(ci * t * o * oy * ox)
         ws = w.transpose(-2, -3).reshape(b, t, o, ci * kk)
         for b0 in range(0, b, step):
@@ -156,13 +163,12 @@ class _SumMaxResponses(torch.autograd.Function):
             u = _im2col(xp[b0:b1], k, stride, oy, ox)
             s_out[b0:b1] = torch.matmul(ws[b0:b1], u.reshape(b1 - b0, t, ci * kk, -1))
             if need_max:
-                val, idx = _max_first(torch.matmul(w[b0:b1], u), dim=2)
-                m_out[b0:b1] = val
-                arg[b0:b1] = idx
+                resp = torch.matmul(w[b0:b1], u)  # (bc, T, C_in, O, L)
+                m_out[b0:b1], arg[b0:b1] = _max_first(resp, dim=2)  # over input channels
+                del resp
         ctx.save_for_backward(x, w, arg)
         ctx.conf = (stride, padding, k, oy, ox)
-        s_out = s_out.reshape(b, t, o, oy, ox)
-        return s_out, (m_out.reshape(b, t, o, oy, ox) if need_max else None)
+        return s_out, m_out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -178,34 +184,34 @@ class _SumMaxResponses(torch.autograd.Function):
         yp, wp = xp.shape[-2:]
         gx = torch.empty_like(xp) if need_x else None
         gw = torch.empty_like(w) if need_w else None
-        if g_s is None:
-            g_s = x.new_zeros(b, t, o, oy, ox)
-        g_s = g_s.reshape(b, t, 1, o, oy * ox)
-        if g_m is not None:
-            g_m = g_m.reshape(b, t, 1, o, oy * ox)
         step = _batch_chunk(ci * t * o * oy * ox)
         for b0 in range(0, b, step):
             b1 = min(b, b0 + step)
             bc = b1 - b0
             u = _im2col(xp[b0:b1], k, stride, oy, ox)  # (bc, T, C_in, k*k, L)
-            # S = sum over input channels: dense matmuls with contractions L and C_out |H|
-            gs2, u2 = g_s[b0:b1].squeeze(2), u.reshape(bc, t, ci * kk, -1)
-            if need_w:
-                gws = torch.matmul(gs2, u2.transpose(-1, -2))  # (bc, T, O, C_in k*k)
-                gw[b0:b1] = gws.reshape(bc, t, o, ci, kk).transpose(2, 3)
-            if need_x:
-                ws = w[b0:b1].transpose(2, 3).reshape(bc, t, o, ci * kk)
-                gu = torch.matmul(ws.transpose(-1, -2), gs2).reshape(bc, t, ci, kk, -1)
-            if g_m is not None:
-                # M = max over input channels: the gradient reaches the arg-max channel only
-                sparse = u.new_zeros(bc, t, ci, o, oy * ox)
-                sparse.scatter_(2, arg[b0:b1].unsqueeze(2).long(), g_m[b0:b1])
+            if g_m is None:  # S only: dense matmuls with contractions L and C_out |H|
+                gs2, u2 = g_s[b0:b1], u.reshape(bc, t, ci * kk, -1)
                 if need_w:
-                    gw[b0:b1] += torch.matmul(sparse, u.transpose(-1, -2))
+                    gws = torch.matmul(gs2, u2.transpose(-1, -2))  # (bc, T, O, C_in k*k)
+                    gw[b0:b1] = gws.reshape(bc, t, o, ci, kk).transpose(2, 3)
                 if need_x:
-                    gu += torch.matmul(w[b0:b1].transpose(-1, -2), sparse)
+                    ws = w[b0:b1].transpose(2, 3).reshape(bc, t, o, ci * kk)
+                    gu = torch.matmul(ws.transpose(-1, -2), gs2).reshape(bc, t, ci, kk, -1)
+                    gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)
+                continue
+            # gradient of every partial response (bc, T, C_in, O, L): dS/dP = 1 for each input
+            # channel, plus dM at the arg-max channel
+            if g_s is not None:
+                grad = g_s[b0:b1].unsqueeze(2).expand(bc, t, ci, o, oy * ox).contiguous()
+            else:
+                grad = u.new_zeros(bc, t, ci, o, oy * ox)
+            grad.scatter_add_(2, arg[b0:b1].unsqueeze(2).long(), g_m[b0:b1].unsqueeze(2))
+            if need_w:
+                gw[b0:b1] = torch.matmul(grad, u.transpose(-1, -2))
             if need_x:
+                gu = torch.matmul(w[b0:b1].transpose(-1, -2), grad)
                 gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)
+            del grad
         if need_x:
             gx = gx[..., padding : padding + y, padding : padding + xw]
         return gx, gw, None, None, None
@@ -228,7 +234,7 @@ def sum_max_responses(
         alpha: ``(B, C_out, |H|, C_in, |H_in|)``.
 
     Returns:
-        ``S, M``: ``(B, |H_in|, C_out |H|, Y', X')`` each (``M`` is ``None`` unless
+        ``S, M``: ``(B, |H_in|, C_out |H|, Y' X')`` each (``M`` is ``None`` unless
         ``need_max``).
     """
     b, ci, hi = x.shape[:3]
@@ -240,3 +246,75 @@ def sum_max_responses(
     w = (alpha[..., None, None] * bank[None]).permute(0, 4, 3, 1, 2, 5, 6)
     w = w.reshape(b, hi, ci, co * n, k * k)
     return _SumMaxResponses.apply(x.transpose(1, 2), w, stride, padding, need_max)
+
+
+def _spatial_logits(s: Tensor, m: Tensor, kernels: Tensor, ci: int) -> tuple[Tensor, Tensor]:
+    """Statistics as a channels-last ``(B, 2G, Y, X)`` view and the logits ``(B, Y, X, G)``."""
+    b, y, x, g = s.shape
+    stats = torch.stack([s / ci, m], dim=-1).reshape(b, y, x, 2 * g).permute(0, 3, 1, 2)
+    k = kernels.shape[-1]
+    logits = depthwise_same(stats, kernels.reshape(2 * g, 1, k, k))
+    return stats, logits.permute(0, 2, 3, 1).reshape(b, y, x, g, 2).sum(dim=-1)
+
+
+class _SpatiallyAttended(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, s, m, kernels, ci):
+        _, logits = _spatial_logits(s, m, kernels, ci)
+        ctx.save_for_backward(s, m, kernels)
+        ctx.ci = ci
+        return torch.sigmoid(logits) * s
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        s, m, kernels = ctx.saved_tensors
+        ci = ctx.ci
+        b, y, x, g = s.shape
+        k = kernels.shape[-1]
+        stats, logits = _spatial_logits(s, m, kernels, ci)  # recomputed: nothing big was saved
+        alpha = torch.sigmoid(logits)
+        grad_s = grad * alpha
+        grad_logits = grad * s * alpha * (1 - alpha)  # (B, Y, X, G)
+        grad_logits = grad_logits.unsqueeze(-1).expand(b, y, x, g, 2).reshape(b, y, x, 2 * g)
+        grad_stats, grad_k = depthwise_same_backward(
+            grad_logits.permute(0, 3, 1, 2),
+            stats,
+            kernels.reshape(2 * g, 1, k, k),
+            ctx.needs_input_grad[2],
+        )
+        grad_stats = grad_stats.permute(0, 2, 3, 1).reshape(b, y, x, g, 2)
+        grad_s = grad_s + grad_stats[..., 0] / ci
+        grad_m = grad_stats[..., 1]
+        if grad_k is not None:
+            grad_k = grad_k.reshape(g, 2, k, k)
+        return grad_s, grad_m, grad_k, None
+
+
+def spatially_attended(s: Tensor, m: Tensor, kernels: Tensor, in_channels: int) -> Tensor:
+    r"""Spatial attention applied to the channel-attended responses, :math:`\alpha^X \odot S`.
+
+    .. math:: \alpha^X = \sigma\big(\tfrac{S}{C_{in}} \star \psi_{X,1} + M \star
+              \psi_{X,2}\big)
+
+    for ``G`` independent maps (one per output channel, output element and input element),
+    each with its own pair of ``k x k`` kernels (zero "same" padding). Maps are laid out
+    channels last. A custom autograd function: it saves ``S`` and ``M`` only and recomputes
+    the logits in the backward pass.
+
+    Args:
+        s: :math:`S = \sum_{\tilde c}\alpha^C\tilde f`, ``(B, Y, X, G)``.
+        m: :math:`M = \max_{\tilde c}\alpha^C\tilde f`, ``(B, Y, X, G)``.
+        kernels: ``(G, 2, k, k)`` (the kernel of the mean, then of the max statistic).
+        in_channels: :math:`C_{in}` (``S / C_{in}`` is the mean over input channels).
+
+    Returns:
+        ``(B, Y, X, G)``.
+    """
+    if s.shape != m.shape or s.dim() != 4:
+        raise ValueError(f"s and m must be (B, Y, X, G) of one shape, got {s.shape}, {m.shape}")
+    if kernels.dim() != 4 or kernels.shape[:2] != (s.shape[-1], 2):
+        raise ValueError(
+            f"kernels must be (G, 2, k, k) with G = {s.shape[-1]}, got {tuple(kernels.shape)}"
+        )
+    return _SpatiallyAttended.apply(s, m, kernels, in_channels)
