@@ -18,22 +18,24 @@ channel attention first, spatial statistics from the channel-attended responses
    autograd and re-evaluated at the arg-max with autograd (:mod:`gattn.attention.lean`).
 2. :math:`\alpha^C` does not depend on :math:`x`: it multiplies the filter bank per sample,
    :math:`K^{(b)} = \alpha^C_b \odot K` (a tiny tensor).
-3. One pass (:func:`~gattn.attention.lean.sum_max_responses`, a custom autograd function over
-   batch chunks, im2col patches + ``matmul``, no grouped convolutions) gives
-   :math:`S(x,h,\tilde h) = \sum_{\tilde c}\alpha^C\tilde f` (a ``bmm`` with contraction
-   :math:`C_{in} k^2`) and :math:`M(x,h,\tilde h) = \max_{\tilde c}\alpha^C\tilde f` (the
-   chunk's partial responses, reduced and freed; a ``uint8`` arg-max is kept for the backward
-   pass); then :math:`\alpha^X = \sigma((S / C_{in}, M) \star L_h\psi_X)` and the output is
-   :math:`\sum_{\tilde h}\alpha^X S`, since
+3. One custom autograd function per slice of :math:`\tilde h`
+   (:func:`~gattn.attention.lean.spatially_attended_responses`) streams over **batch chunks**:
+   per chunk, im2col patches and two ``matmul`` calls give
+   :math:`S(x,h,\tilde h) = \sum_{\tilde c}\alpha^C\tilde f` (contraction :math:`C_{in} k^2`)
+   and the chunk's partial responses, reduced to :math:`M = \max_{\tilde c}\alpha^C\tilde f`
+   and freed; then :math:`\alpha^X = \sigma((S / C_{in}, M) \star L_h\psi_X)` (a depthwise
+   correlation in channels-last layout) and the chunk's output :math:`\sum_{\tilde h}\alpha^X
+   S`, since
 
    .. math:: \sum_{\tilde c,\tilde h}\alpha^X\alpha^C\tilde f = \sum_{\tilde h}\alpha^X(x,h,
              \tilde h)\, S(x,h,\tilde h).
 
-   The work is done in slices of :math:`\tilde h` (``chunks`` of them; by default one input
-   element per slice: each slice's statistics and attention maps are then ``|H_in|`` times
-   smaller and stay in cache — measured 1.4–1.5× faster on the CPU than all at once for p4 and
-   p4m). ``checkpoint=True`` recomputes each slice in the backward pass (less memory, one
-   more forward pass).
+   Only :math:`M` and a ``uint8`` arg-max over input channels are saved; the backward pass
+   recomputes :math:`S`, the logits and the patches chunk by chunk (so no tensor of the whole
+   batch's statistics or attention maps is ever stored). The slices of :math:`\tilde h`
+   (``chunks`` of them; by default one input element per slice) keep each chunk's maps small.
+   ``checkpoint=True`` saves not even :math:`M`: the backward pass recomputes the partial
+   responses once more (less memory, about one more partial-response pass of time).
 
 Without spatial attention the output is :math:`\sum_{\tilde h} S`.
 """
@@ -42,11 +44,15 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .base import PairAttention, SignalAttention
 from .channel import ChannelAttention
-from .lean import response_maxima, response_means, spatially_attended, sum_max_responses
+from .lean import (
+    response_maxima,
+    response_means,
+    spatially_attended_responses,
+    summed_responses,
+)
 from .spatial import SpatialAttention
 
 __all__ = ["FactorisedAttention", "SequentialSignalAttention"]
@@ -63,8 +69,9 @@ class FactorisedAttention(PairAttention):
     Args:
         channel: a :class:`~gattn.attention.channel.ChannelAttention` or ``None``.
         spatial: a :class:`~gattn.attention.spatial.SpatialAttention` or ``None``.
-        checkpoint: recompute each :math:`\tilde h` slice in the backward pass (bounds memory
-            by one slice's intermediates at the price of one more forward of the slice).
+        checkpoint: recompute the maxima :math:`M` in the backward pass instead of saving them
+            (the layer then saves nothing larger than its input; costs one more
+            partial-response pass).
         chunks: number of :math:`\tilde h` slices (``None``: one per input element,
             ``|H_in|``; ``1``: all at once).
 
@@ -116,47 +123,29 @@ class FactorisedAttention(PairAttention):
             stats["max"] = response_maxima(x, bank, stride, padding)
         return self.channel.weights(stats)
 
-    def _spatial_chunk(self, x_t, bank_t, alpha_t, rot_t, stride: int, padding: int):
-        """Output contribution ``(B, Y', X', C_out |H|)`` of the input elements ``x_t`` (a slice
-        of :math:`\tilde h`)."""
-        b, ci, t = x_t.shape[:3]
-        co, n = bank_t.shape[:2]
-        s, m = sum_max_responses(x_t, bank_t, alpha_t, stride, padding)  # (B, T, C_out |H|, L)
-        y, w = _out_shape(x_t, bank_t, stride, padding)
-        # one map per (h~ in the slice, c, h): G ordered (t, c, h), channels last
-        s = s.permute(0, 3, 1, 2).reshape(b, y, w, t * co * n)
-        m = m.permute(0, 3, 1, 2).reshape(b, y, w, t * co * n)
-        kernels = rot_t.permute(2, 0, 1, 3, 4, 5).reshape(t * co * n, *rot_t.shape[-3:])
-        out = spatially_attended(s, m, kernels, ci)
-        return out.reshape(b, y, w, t, co * n).sum(dim=3)
-
     def attentive_conv(self, x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
         b, ci, hi = x.shape[:3]
         co, n = bank.shape[:2]
         y, w = _out_shape(x, bank, stride, padding)
         alpha_c = self.channel_weights(x, bank, stride, padding)
         if self.spatial is None:
-            s, _ = sum_max_responses(x, bank, alpha_c, stride, padding, need_max=False)
+            s = summed_responses(x, bank, alpha_c, stride, padding)  # (B, |H_in|, C_out |H|, L)
             return s.sum(dim=1).reshape(b, co, n, y, w)
-        else:
-            rot = self.spatial.rotated_kernels()  # (C_out, |H|, |H_in|, 2, k', k')
-            step = 1 if self.chunks is None else -(-hi // self.chunks)
-            out = None
-            for t0 in range(0, hi, step):
-                t1 = min(hi, t0 + step)
-                args = (
-                    x[:, :, t0:t1],
-                    bank[:, :, :, t0:t1],
-                    alpha_c[..., t0:t1],
-                    rot[:, :, t0:t1],
-                    stride,
-                    padding,
-                )
-                if self.checkpoint and torch.is_grad_enabled():
-                    part = _checkpoint(self._spatial_chunk, *args, use_reentrant=False)
-                else:
-                    part = self._spatial_chunk(*args)
-                out = part if out is None else out + part
+        rot = self.spatial.rotated_kernels()  # (C_out, |H|, |H_in|, 2, k', k')
+        step = 1 if self.chunks is None else -(-hi // self.chunks)
+        out = None
+        for t0 in range(0, hi, step):
+            t1 = min(hi, t0 + step)
+            args = (
+                x[:, :, t0:t1],
+                bank[:, :, :, t0:t1],
+                alpha_c[..., t0:t1],
+                rot[:, :, t0:t1],
+                stride,
+                padding,
+            )
+            part = spatially_attended_responses(*args, save_maxima=not self.checkpoint)
+            out = part if out is None else out + part
         # channels last -> (B, C_out, |H|, Y', X')
         return out.reshape(b, y, w, co, n).permute(0, 3, 4, 1, 2).contiguous()
 

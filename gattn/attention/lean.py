@@ -11,14 +11,14 @@ K_{c,h,\tilde c,\tilde h}(y)` without ever holding all of them:
   chunks of input channels; the value is then re-evaluated *with* autograd as the dot product
   of the kernel with the input patch at the arg-max (exactly :math:`\tilde f` there, so the
   gradient is the usual sub-gradient of the max).
-* :func:`sum_max_responses` — with the channel weights folded into per-sample kernels, returns
-  :math:`\sum_{\tilde c} \tilde f` and :math:`\max_{\tilde c} \tilde f` from im2col patches
-  and batched matmuls over chunks of the batch (a custom autograd function: saves only a
-  ``uint8`` arg-max index; the backward pass recomputes each chunk).
-* :func:`spatially_attended` — :math:`\sigma(\text{[mean, max]} \star \psi_X) \odot S`, a
-  custom autograd function that keeps only its two statistic maps for the backward pass and
-  recomputes the attention logits there (the sigmoid, its product and the stacked statistics
-  are never stored).
+* :func:`summed_responses` — with the channel weights folded into per-sample kernels,
+  :math:`S = \sum_{\tilde c} \alpha^C \tilde f` (one matmul of im2col patches per batch chunk).
+* :func:`spatially_attended_responses` — the whole spatial branch for a slice of input
+  elements: :math:`S`, :math:`M = \max_{\tilde c} \alpha^C \tilde f`, the attention logits
+  :math:`(S / C_{in}, M) \star \psi_X` and :math:`\sum_{\tilde h} \sigma(\cdot)\, S`, over batch
+  chunks, in one custom autograd function. It saves :math:`M` and a ``uint8`` arg-max over
+  input channels; the backward pass recomputes :math:`S`, the logits and, per chunk, the
+  patches — never the partial responses of the whole batch.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from .depthwise import depthwise_same, depthwise_same_backward
 __all__ = [
     "response_means",
     "response_maxima",
-    "sum_max_responses",
-    "spatially_attended",
+    "summed_responses",
+    "spatially_attended_responses",
 ]
 
 
@@ -133,188 +133,297 @@ def _max_first(values: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     return top.squeeze(dim), (n - 1) - last_rank
 
 
-def _batch_chunk(per_sample: int, budget: int = 1 << 21) -> int:
-    """Samples per chunk so that one chunk's partial responses hold about ``budget`` numbers."""
+#: numbers held by one batch chunk of partial responses / of attention maps (module-level so
+#: that tests can shrink them and exercise many chunks on small inputs)
+RESPONSE_BUDGET = 1 << 21
+MAP_BUDGET = 1 << 20
+
+
+def _batch_chunk(per_sample: int, budget: int | None = None) -> int:
+    """Samples per chunk so that one chunk holds about ``budget`` numbers (default
+    :data:`RESPONSE_BUDGET`)."""
+    budget = RESPONSE_BUDGET if budget is None else budget
     return max(1, budget // max(per_sample, 1))
 
 
-class _SumMaxResponses(torch.autograd.Function):
-    # x: (B, T, C_in, Y, X) (input elements first), w = alpha * K per sample:
-    # (B, T, C_in, O, k*k); U = im2col(x): (B, T, C_in, k*k, L).
-    # P[b, t, c~, o, x] = sum_q w[b, t, c~, o, q] U[b, t, c~, q, x]; S = sum_c~ P, M = max_c~ P.
-    # S is one matmul with contraction C_in k*k; P (for M) is streamed over batch chunks.
+class _Geometry:
+    """Sizes of one lean pass: input ``(B, T, C_in, Y, X)``, per-sample kernels
+    ``(B, T, C_in, O, k*k)``, output ``Y' x X'``."""
+
+    def __init__(self, x: Tensor, w: Tensor, stride: int, padding: int) -> None:
+        self.b, self.t, self.ci, self.y, self.x = x.shape
+        self.o, kk = w.shape[-2:]
+        self.k = int(round(kk**0.5))
+        self.stride, self.padding = stride, padding
+        self.oy = _out_size(self.y, self.k, stride, padding)
+        self.ox = _out_size(self.x, self.k, stride, padding)
+        # samples per chunk: one chunk's partial responses hold about RESPONSE_BUDGET numbers,
+        # one chunk's attention maps (T O of them) about MAP_BUDGET
+        self.step = _batch_chunk(self.ci * self.t * self.o * self.oy * self.ox)
+        self.map_step = _batch_chunk(self.t * self.o * self.oy * self.ox, MAP_BUDGET)
+
+    def chunks(self, maps: bool = False):
+        """``(b0, b1)`` of the batch chunks (of attention maps if ``maps``)."""
+        step = self.map_step if maps else self.step
+        for b0 in range(0, self.b, step):
+            yield b0, min(self.b, b0 + step)
+
+    def patches(self, xp: Tensor) -> Tensor:
+        """im2col of a padded chunk: ``(bc, T, C_in, k*k, L)``."""
+        return _im2col(xp, self.k, self.stride, self.oy, self.ox)
+
+    def fold(self, gu: Tensor, xp_shape) -> Tensor:
+        return _col2im(gu, self.k, self.stride, self.oy, self.ox, *xp_shape[-2:])
+
+
+def _summed(u: Tensor, w: Tensor) -> Tensor:
+    """``S = sum_c~ P`` of a chunk: ``(bc, T, O, L)`` (one matmul, contraction ``C_in k*k``)."""
+    bc, t, ci, o, kk = w.shape
+    ws = w.transpose(2, 3).reshape(bc, t, o, ci * kk)
+    return torch.matmul(ws, u.reshape(bc, t, ci * kk, -1))
+
+
+def _responses_backward(u, w, g_s, g_m, arg, need_x: bool, need_w: bool):
+    """Gradients of ``S`` (and of ``M = max_c~ P`` with arg-max ``arg``) of one chunk w.r.t. the
+    patches ``u`` and the per-sample kernels ``w``: ``(gu, gw)``."""
+    bc, t, ci, o, kk = w.shape
+    gu = gw = None
+    if g_m is None:  # S only: dense matmuls with contractions L and O
+        u2 = u.reshape(bc, t, ci * kk, -1)
+        if need_w:
+            gw = torch.matmul(g_s, u2.transpose(-1, -2)).reshape(bc, t, o, ci, kk).transpose(2, 3)
+        if need_x:
+            ws = w.transpose(2, 3).reshape(bc, t, o, ci * kk)
+            gu = torch.matmul(ws.transpose(-1, -2), g_s).reshape(bc, t, ci, kk, -1)
+        return gu, gw
+    # gradient of every partial response (bc, T, C_in, O, L): dS/dP = 1 for each input channel,
+    # plus dM at the arg-max channel
+    grad = g_s.unsqueeze(2).expand(bc, t, ci, *g_s.shape[-2:]).contiguous()
+    grad.scatter_add_(2, arg.unsqueeze(2).long(), g_m.unsqueeze(2))
+    if need_w:
+        gw = torch.matmul(grad, u.transpose(-1, -2))
+    if need_x:
+        gu = torch.matmul(w.transpose(-1, -2), grad)
+    return gu, gw
+
+
+class _SummedResponses(torch.autograd.Function):
+    # x: (B, T, C_in, Y, X), w: (B, T, C_in, O, k*k) -> S: (B, T, O, L)
     @staticmethod
     @torch.no_grad()
-    def forward(ctx, x, w, stride, padding, need_max):
-        b, t, ci, y, xw = x.shape
-        o, kk = w.shape[-2:]
-        k = int(round(kk**0.5))
-        oy, ox = _out_size(y, k, stride, padding), _out_size(xw, k, stride, padding)
+    def forward(ctx, x, w, stride, padding):
+        geo = _Geometry(x, w, stride, padding)
         xp = F.pad(x, (padding,) * 4)
-        # preallocated outputs: small per-chunk results kept alive between the chunks' large
-        # temporaries would fragment the heap (the resident set then grows chunk by chunk)
-        s_out = x.new_empty(b, t, o, oy * ox)
-        m_out = x.new_empty(b, t, o, oy * ox) if need_max else None
-        arg = x.new_empty(b, t, o, oy * ox, dtype=torch.uint8) if need_max else None
-        step = _batch_chunk(ci * t * o * oy * ox)
-        ws = w.transpose(-2, -3).reshape(b, t, o, ci * kk)
-        for b0 in range(0, b, step):
-            b1 = min(b, b0 + step)
-            u = _im2col(xp[b0:b1], k, stride, oy, ox)
-            s_out[b0:b1] = torch.matmul(ws[b0:b1], u.reshape(b1 - b0, t, ci * kk, -1))
-            if need_max:
-                resp = torch.matmul(w[b0:b1], u)  # (bc, T, C_in, O, L)
-                m_out[b0:b1], arg[b0:b1] = _max_first(resp, dim=2)  # over input channels
-                del resp
-        ctx.save_for_backward(x, w, arg)
-        ctx.conf = (stride, padding, k, oy, ox)
-        return s_out, m_out
+        s = x.new_empty(geo.b, geo.t, geo.o, geo.oy * geo.ox)
+        for b0, b1 in geo.chunks():
+            s[b0:b1] = _summed(geo.patches(xp[b0:b1]), w[b0:b1])
+        ctx.save_for_backward(x, w)
+        ctx.geo = geo
+        return s
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g_s, g_m):
-        x, w, arg = ctx.saved_tensors
-        stride, padding, k, oy, ox = ctx.conf
+    def backward(ctx, g_s):
+        x, w = ctx.saved_tensors
+        geo = ctx.geo
         need_x, need_w = ctx.needs_input_grad[:2]
-        b, t, ci, y, xw = x.shape
-        o, kk = w.shape[-2:]
-        if (g_s is None and g_m is None) or not (need_x or need_w):
-            return None, None, None, None, None
-        xp = F.pad(x, (padding,) * 4)
-        yp, wp = xp.shape[-2:]
+        xp = F.pad(x, (geo.padding,) * 4)
         gx = torch.empty_like(xp) if need_x else None
         gw = torch.empty_like(w) if need_w else None
-        step = _batch_chunk(ci * t * o * oy * ox)
-        for b0 in range(0, b, step):
-            b1 = min(b, b0 + step)
-            bc = b1 - b0
-            u = _im2col(xp[b0:b1], k, stride, oy, ox)  # (bc, T, C_in, k*k, L)
-            if g_m is None:  # S only: dense matmuls with contractions L and C_out |H|
-                gs2, u2 = g_s[b0:b1], u.reshape(bc, t, ci * kk, -1)
-                if need_w:
-                    gws = torch.matmul(gs2, u2.transpose(-1, -2))  # (bc, T, O, C_in k*k)
-                    gw[b0:b1] = gws.reshape(bc, t, o, ci, kk).transpose(2, 3)
-                if need_x:
-                    ws = w[b0:b1].transpose(2, 3).reshape(bc, t, o, ci * kk)
-                    gu = torch.matmul(ws.transpose(-1, -2), gs2).reshape(bc, t, ci, kk, -1)
-                    gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)
-                continue
-            # gradient of every partial response (bc, T, C_in, O, L): dS/dP = 1 for each input
-            # channel, plus dM at the arg-max channel
-            if g_s is not None:
-                grad = g_s[b0:b1].unsqueeze(2).expand(bc, t, ci, o, oy * ox).contiguous()
-            else:
-                grad = u.new_zeros(bc, t, ci, o, oy * ox)
-            grad.scatter_add_(2, arg[b0:b1].unsqueeze(2).long(), g_m[b0:b1].unsqueeze(2))
+        for b0, b1 in geo.chunks():
+            gu, gwc = _responses_backward(
+                geo.patches(xp[b0:b1]), w[b0:b1], g_s[b0:b1], None, None, need_x, need_w
+            )
             if need_w:
-                gw[b0:b1] = torch.matmul(grad, u.transpose(-1, -2))
+                gw[b0:b1] = gwc
             if need_x:
-                gu = torch.matmul(w[b0:b1].transpose(-1, -2), grad)
-                gx[b0:b1] = _col2im(gu, k, stride, oy, ox, yp, wp)
-            del grad
-        if need_x:
-            gx = gx[..., padding : padding + y, padding : padding + xw]
-        return gx, gw, None, None, None
+                gx[b0:b1] = geo.fold(gu, xp.shape)
+        return _crop(gx, geo), gw, None, None
 
 
-def sum_max_responses(
-    x: Tensor, bank: Tensor, alpha: Tensor, stride: int, padding: int, need_max: bool = True
-) -> tuple[Tensor, Tensor | None]:
-    r"""Channel-attended partial responses summed and maximised over input channels.
+def _crop(gx: Tensor | None, geo: _Geometry) -> Tensor | None:
+    if gx is None:
+        return None
+    p = geo.padding
+    return gx[..., p : p + geo.y, p : p + geo.x]
 
-    :math:`S(x,h,\tilde h) = \sum_{\tilde c}\alpha_{\tilde c}(h,\tilde h)\tilde f_{\tilde c}(x,
-    h,\tilde h)` and :math:`M = \max_{\tilde c}` of the same, in one pass over batch chunks:
-    per chunk the partial responses of all (input, output) pairs are one broadcast ``matmul`` of
-    the bank with im2col patches (no grouped convolutions), scaled by :math:`\alpha`, reduced,
-    freed. A custom autograd function: saves only a ``uint8`` arg-max over input channels and
-    recomputes the chunks in the backward pass.
+
+def _per_sample_kernels(x: Tensor, bank: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """``x`` as ``(B, |H_in|, C_in, Y, X)`` and :math:`\alpha^C K` as
+    ``(B, |H_in|, C_in, C_out |H|, k*k)``."""
+    b, ci, hi = x.shape[:3]
+    co, n = bank.shape[:2]
+    k = bank.shape[-1]
+    w = (alpha[..., None, None] * bank[None]).permute(0, 4, 3, 1, 2, 5, 6)
+    return x.transpose(1, 2), w.reshape(b, hi, ci, co * n, k * k)
+
+
+def summed_responses(x: Tensor, bank: Tensor, alpha: Tensor, stride: int, padding: int) -> Tensor:
+    r"""Channel-attended partial responses summed over input channels,
+    :math:`S(x,h,\tilde h) = \sum_{\tilde c}\alpha_{\tilde c}(h,\tilde h)\,\tilde f_{\tilde c}
+    (x,h,\tilde h)`: per batch chunk one ``matmul`` of the per-sample kernels
+    :math:`\alpha K` with im2col patches (a custom autograd function that saves nothing but its
+    inputs).
 
     Args:
         x: ``(B, C_in, |H_in|, Y, X)``; bank: ``(C_out, |H|, C_in, |H_in|, k, k)``;
         alpha: ``(B, C_out, |H|, C_in, |H_in|)``.
 
     Returns:
-        ``S, M``: ``(B, |H_in|, C_out |H|, Y' X')`` each (``M`` is ``None`` unless
-        ``need_max``).
+        ``(B, |H_in|, C_out |H|, Y' X')``.
     """
-    b, ci, hi = x.shape[:3]
-    co, n = bank.shape[:2]
-    k = bank.shape[-1]
-    if ci > 256:
-        raise ValueError(f"sum_max_responses supports at most 256 input channels, got {ci}")
-    # per-sample kernels alpha * K (small), arranged (B, |H_in|, C_in, C_out |H|, k*k)
-    w = (alpha[..., None, None] * bank[None]).permute(0, 4, 3, 1, 2, 5, 6)
-    w = w.reshape(b, hi, ci, co * n, k * k)
-    return _SumMaxResponses.apply(x.transpose(1, 2), w, stride, padding, need_max)
+    xt, w = _per_sample_kernels(x, bank, alpha)
+    return _SummedResponses.apply(xt, w, stride, padding)
 
 
-def _spatial_logits(s: Tensor, m: Tensor, kernels: Tensor, ci: int) -> tuple[Tensor, Tensor]:
-    """Statistics as a channels-last ``(B, 2G, Y, X)`` view and the logits ``(B, Y, X, G)``."""
-    b, y, x, g = s.shape
-    stats = torch.stack([s / ci, m], dim=-1).reshape(b, y, x, 2 * g).permute(0, 3, 1, 2)
-    k = kernels.shape[-1]
-    logits = depthwise_same(stats, kernels.reshape(2 * g, 1, k, k))
-    return stats, logits.permute(0, 2, 3, 1).reshape(b, y, x, g, 2).sum(dim=-1)
-
-
-class _SpatiallyAttended(torch.autograd.Function):
+class _SpatiallyAttendedResponses(torch.autograd.Function):
+    # x: (B, T, C_in, Y, X), w = alpha^C K: (B, T, C_in, O, k*k), kernels: (T O, 2, k', k')
+    # -> sum_t sigma(logits) S: (B, Y', X', O). Partial responses are streamed over small batch
+    # chunks (geo.chunks()); the attention maps over larger ones (geo.chunks(maps=True)).
     @staticmethod
-    def forward(ctx, s, m, kernels, ci):
-        _, logits = _spatial_logits(s, m, kernels, ci)
-        ctx.save_for_backward(s, m, kernels)
-        ctx.ci = ci
-        return torch.sigmoid(logits) * s
+    @torch.no_grad()
+    def forward(ctx, x, w, kernels, stride, padding, save_maxima):
+        geo = _Geometry(x, w, stride, padding)
+        xp = F.pad(x, (padding,) * 4)
+        s, m, arg = _sum_max(geo, xp, w)
+        out = x.new_empty(geo.b, geo.oy, geo.ox, geo.o)
+        for b0, b1 in geo.chunks(maps=True):
+            _, logits = _attention_logits(s[b0:b1], m[b0:b1], kernels, geo)
+            attended = torch.sigmoid(logits) * _channels_last(s[b0:b1], geo)
+            out[b0:b1] = attended.reshape(b1 - b0, geo.oy, geo.ox, geo.t, geo.o).sum(dim=3)
+        if save_maxima:
+            ctx.save_for_backward(x, w, kernels, m, arg)
+        else:  # recomputed in the backward pass
+            ctx.save_for_backward(x, w, kernels)
+        ctx.geo = geo
+        return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        s, m, kernels = ctx.saved_tensors
-        ci = ctx.ci
-        b, y, x, g = s.shape
-        k = kernels.shape[-1]
-        stats, logits = _spatial_logits(s, m, kernels, ci)  # recomputed: nothing big was saved
-        alpha = torch.sigmoid(logits)
-        grad_s = grad * alpha
-        grad_logits = grad * s * alpha * (1 - alpha)  # (B, Y, X, G)
-        grad_logits = grad_logits.unsqueeze(-1).expand(b, y, x, g, 2).reshape(b, y, x, 2 * g)
-        grad_stats, grad_k = depthwise_same_backward(
-            grad_logits.permute(0, 3, 1, 2),
-            stats,
-            kernels.reshape(2 * g, 1, k, k),
-            ctx.needs_input_grad[2],
-        )
-        grad_stats = grad_stats.permute(0, 2, 3, 1).reshape(b, y, x, g, 2)
-        grad_s = grad_s + grad_stats[..., 0] / ci
-        grad_m = grad_stats[..., 1]
-        if grad_k is not None:
-            grad_k = grad_k.reshape(g, 2, k, k)
-        return grad_s, grad_m, grad_k, None
+    def backward(ctx, g_out):
+        x, w, kernels, *maxima = ctx.saved_tensors
+        geo = ctx.geo
+        t, o, ci, oy, ox = geo.t, geo.o, geo.ci, geo.oy, geo.ox
+        g = t * o
+        kk = kernels.shape[-1]
+        need_x, need_w, need_k = ctx.needs_input_grad[:3]
+        weight = kernels.reshape(2 * g, 1, kk, kk)
+        xp = F.pad(x, (geo.padding,) * 4)
+        # S (and M unless saved) recomputed, as are the logits
+        s, m, arg = _sum_max(geo, xp, w, need_max=not maxima)
+        if maxima:
+            m, arg = maxima
+        g_s, g_m = torch.empty_like(s), torch.empty_like(m)
+        g_kernels = torch.zeros_like(weight) if need_k else None
+        for b0, b1 in geo.chunks(maps=True):
+            bc = b1 - b0
+            stats, logits = _attention_logits(s[b0:b1], m[b0:b1], kernels, geo)
+            sc = _channels_last(s[b0:b1], geo)
+            alpha = torch.sigmoid(logits)
+            grad = g_out[b0:b1].unsqueeze(3).expand(bc, oy, ox, t, o).reshape(bc, oy, ox, g)
+            g_logits = grad * sc * alpha * (1 - alpha)  # (bc, Y', X', G)
+            g_logits = g_logits.unsqueeze(-1).expand(bc, oy, ox, g, 2).reshape(bc, oy, ox, 2 * g)
+            g_stats, g_k = depthwise_same_backward(
+                g_logits.permute(0, 3, 1, 2), stats, weight, need_k
+            )
+            if need_k:
+                g_kernels += g_k
+            g_stats = g_stats.permute(0, 2, 3, 1).reshape(bc, oy * ox, t, o, 2)
+            g_sc = (grad * alpha).reshape(bc, oy * ox, t, o) + g_stats[..., 0] / ci
+            # back to the layout of S and M: (bc, T, O, L)
+            g_s[b0:b1] = g_sc.permute(0, 2, 3, 1)
+            g_m[b0:b1] = g_stats[..., 1].permute(0, 2, 3, 1)
+        del s
+        gx = torch.empty_like(xp) if need_x else None
+        gw = torch.empty_like(w) if need_w else None
+        for b0, b1 in geo.chunks():
+            u = geo.patches(xp[b0:b1])
+            gu, gwc = _responses_backward(
+                u, w[b0:b1], g_s[b0:b1], g_m[b0:b1], arg[b0:b1], need_x, need_w
+            )
+            if need_w:
+                gw[b0:b1] = gwc
+            if need_x:
+                gx[b0:b1] = geo.fold(gu, xp.shape)
+        if need_k:
+            g_kernels = g_kernels.reshape(kernels.shape)
+        return _crop(gx, geo), gw, g_kernels, None, None, None
 
 
-def spatially_attended(s: Tensor, m: Tensor, kernels: Tensor, in_channels: int) -> Tensor:
-    r"""Spatial attention applied to the channel-attended responses, :math:`\alpha^X \odot S`.
+def _sum_max(geo: _Geometry, xp: Tensor, w: Tensor, need_max: bool = True):
+    """``S`` and (if ``need_max``) ``M`` with its ``uint8`` arg-max over input channels, each
+    ``(B, T, O, L)``, streamed over batch chunks of partial responses."""
+    shape = (geo.b, geo.t, geo.o, geo.oy * geo.ox)
+    # preallocated: small per-chunk results kept alive between the chunks' large temporaries
+    # would fragment the heap (the resident set then grows chunk by chunk)
+    s = xp.new_empty(shape)
+    m = xp.new_empty(shape) if need_max else None
+    arg = xp.new_empty(shape, dtype=torch.uint8) if need_max else None
+    for b0, b1 in geo.chunks():
+        u = geo.patches(xp[b0:b1])
+        s[b0:b1] = _summed(u, w[b0:b1])
+        if need_max:
+            m[b0:b1], arg[b0:b1] = _max_first(torch.matmul(w[b0:b1], u), dim=2)
+    return s, m, arg
 
-    .. math:: \alpha^X = \sigma\big(\tfrac{S}{C_{in}} \star \psi_{X,1} + M \star
-              \psi_{X,2}\big)
 
-    for ``G`` independent maps (one per output channel, output element and input element),
-    each with its own pair of ``k x k`` kernels (zero "same" padding). Maps are laid out
-    channels last. A custom autograd function: it saves ``S`` and ``M`` only and recomputes
-    the logits in the backward pass.
+def _channels_last(s: Tensor, geo: _Geometry) -> Tensor:
+    """``(bc, T, O, L)`` -> ``(bc, Y', X', T O)``."""
+    return s.permute(0, 3, 1, 2).reshape(s.shape[0], geo.oy, geo.ox, geo.t * geo.o)
+
+
+def _attention_logits(s, m, kernels, geo: _Geometry) -> tuple[Tensor, Tensor]:
+    """``s, m: (bc, T, O, L)`` -> the stacked statistics as a channels-last ``(bc, 2G, Y', X')``
+    view and the logits ``(bc, Y', X', G)`` (``G = T O``, ordered ``(t, o)``)."""
+    bc, t, o, _ = s.shape
+    oy, ox = geo.oy, geo.ox
+    k = kernels.shape[-1]
+    stats = torch.stack([s / geo.ci, m], dim=-1)  # (bc, T, O, L, 2)
+    stats = stats.permute(0, 3, 1, 2, 4).reshape(bc, oy, ox, 2 * t * o).permute(0, 3, 1, 2)
+    logits = depthwise_same(stats, kernels.reshape(2 * t * o, 1, k, k))
+    return stats, logits.permute(0, 2, 3, 1).reshape(bc, oy, ox, t * o, 2).sum(dim=-1)
+
+
+def spatially_attended_responses(
+    x: Tensor,
+    bank: Tensor,
+    alpha: Tensor,
+    kernels: Tensor,
+    stride: int,
+    padding: int,
+    save_maxima: bool = True,
+) -> Tensor:
+    r"""The spatial branch of the full attention for a slice of input elements.
+
+    .. math::
+
+        \sum_{\tilde h}\alpha^X(x, h, \tilde h)\, S(x, h, \tilde h),\qquad
+        \alpha^X = \sigma\big(\tfrac{S}{C_{in}} \star \psi_{X,1} + M \star \psi_{X,2}\big),
+
+    with :math:`S = \sum_{\tilde c}\alpha^C\tilde f` and :math:`M = \max_{\tilde c}\alpha^C
+    \tilde f` (first maximiser on ties), ``k' x k'`` kernels :math:`\psi_X` per
+    (output channel, output element, input element), zero "same" padding. Batch chunks bound
+    the memory; a custom autograd function saves :math:`M` and a ``uint8`` arg-max only — or,
+    with ``save_maxima=False``, nothing but its inputs (the backward pass then recomputes the
+    partial responses once more, chunk by chunk).
 
     Args:
-        s: :math:`S = \sum_{\tilde c}\alpha^C\tilde f`, ``(B, Y, X, G)``.
-        m: :math:`M = \max_{\tilde c}\alpha^C\tilde f`, ``(B, Y, X, G)``.
-        kernels: ``(G, 2, k, k)`` (the kernel of the mean, then of the max statistic).
-        in_channels: :math:`C_{in}` (``S / C_{in}`` is the mean over input channels).
+        x: ``(B, C_in, T, Y, X)`` (``T`` input elements); bank: ``(C_out, |H|, C_in, T, k, k)``;
+        alpha: :math:`\alpha^C`, ``(B, C_out, |H|, C_in, T)``;
+        kernels: :math:`L_h\psi_X(\cdot, h^{-1}\tilde h)`, ``(C_out, |H|, T, 2, k', k')``.
 
     Returns:
-        ``(B, Y, X, G)``.
+        ``(B, Y', X', C_out |H|)`` (output channels last).
     """
-    if s.shape != m.shape or s.dim() != 4:
-        raise ValueError(f"s and m must be (B, Y, X, G) of one shape, got {s.shape}, {m.shape}")
-    if kernels.dim() != 4 or kernels.shape[:2] != (s.shape[-1], 2):
+    ci = x.shape[1]
+    co, n, _, t = bank.shape[:4]
+    if ci > 256:
+        raise ValueError(f"the lean full attention supports at most 256 input channels, got {ci}")
+    if kernels.shape[:3] != (co, n, t) or kernels.shape[3] != 2:
         raise ValueError(
-            f"kernels must be (G, 2, k, k) with G = {s.shape[-1]}, got {tuple(kernels.shape)}"
+            f"kernels must be (C_out, |H|, T, 2, k, k) = ({co}, {n}, {t}, 2, k, k), "
+            f"got {tuple(kernels.shape)}"
         )
-    return _SpatiallyAttended.apply(s, m, kernels, in_channels)
+    xt, w = _per_sample_kernels(x, bank, alpha)
+    kernels = kernels.permute(2, 0, 1, 3, 4, 5).reshape(t * co * n, *kernels.shape[-3:])
+    return _SpatiallyAttendedResponses.apply(xt, w, kernels, stride, padding, save_maxima)

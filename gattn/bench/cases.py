@@ -57,13 +57,27 @@ def group_conv(device, group="p4", batch=128, cin=10, cout=10, size=28, kernel=3
 
 
 def attentive_group_conv(
-    device, attention="full", group="p4", batch=128, cin=10, cout=10, size=28, kernel=3
+    device,
+    attention="full",
+    group="p4",
+    batch=128,
+    cin=10,
+    cout=10,
+    size=28,
+    kernel=3,
+    checkpoint=False,
 ):
-    """``AttentiveGroupConv`` with the given attention."""
+    """``AttentiveGroupConv`` with the given attention (``checkpoint``: the full attention
+    recomputes its maxima in the backward pass instead of saving them)."""
+    from ..attention import FactorisedAttention
     from ..nn.attentive import AttentiveGroupConv
 
     g = _group(group)
     m = AttentiveGroupConv(g, cin, cout, kernel, bias=False, attention=attention).to(device)
+    if checkpoint:
+        if not isinstance(m.attention, FactorisedAttention):
+            raise ValueError(f"checkpoint applies to the full attention only, got {attention!r}")
+        m.attention.checkpoint = True
     x = torch.randn(batch, cin, g.stabiliser.order, size, size, device=device)
     return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
 

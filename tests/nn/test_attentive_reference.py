@@ -159,6 +159,33 @@ def test_reference_detects_a_wrong_lean_path():
     assert (layer(x) - ref).abs().max() > 1e-6
 
 
+@pytest.mark.parametrize("checkpoint", [False, True])
+@pytest.mark.parametrize("cls", [AttentiveLiftingConv, AttentiveGroupConv])
+def test_lean_equals_reference_over_many_batch_chunks(monkeypatch, cls, checkpoint):
+    """Batch chunks of 1-2 samples (partial responses) and 2 samples (attention maps), a ragged
+    last chunk: the streamed forward and backward passes stitch chunks correctly."""
+    from gattn.attention import lean
+
+    group = p4m()
+    layer = _make(cls, group, "full", False, 1, 1, seed=11)
+    layer.attention.checkpoint = checkpoint
+    n, size = group.stabiliser.order, 6
+    per_sample = 3 * 2 * n * size * size  # C_in * C_out |H| * L for one input element
+    monkeypatch.setattr(lean, "RESPONSE_BUDGET", per_sample + 1)  # one sample per chunk
+    monkeypatch.setattr(lean, "MAP_BUDGET", 2 * 2 * n * size * size)  # two samples per chunk
+    shape = (5, 3, size, size) if cls is AttentiveLiftingConv else (5, 3, n, size, size)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    lean_y = layer(x)
+    ref = reference_full(layer, x)
+    assert (lean_y - ref).abs().max() <= 1e-10
+    gy = torch.randn_like(lean_y)
+    params = list(layer.parameters())
+    for a, r in zip(
+        torch.autograd.grad(lean_y, [x, *params], gy), torch.autograd.grad(ref, [x, *params], gy)
+    ):
+        assert (a - r).abs().max() <= 1e-10
+
+
 @pytest.mark.parametrize("chunks,checkpoint", [(1, False), (2, True), (4, True)])
 def test_chunked_checkpointed_path_is_the_same_function(chunks, checkpoint):
     """``FactorisedAttention(chunks=..., checkpoint=...)`` (h~ slices, optionally recomputed in
