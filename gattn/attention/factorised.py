@@ -30,12 +30,13 @@ channel attention first, spatial statistics from the channel-attended responses
    .. math:: \sum_{\tilde c,\tilde h}\alpha^X\alpha^C\tilde f = \sum_{\tilde h}\alpha^X(x,h,
              \tilde h)\, S(x,h,\tilde h).
 
-   Only :math:`M` and a ``uint8`` arg-max over input channels are saved; the backward pass
-   recomputes :math:`S`, the logits and the patches chunk by chunk (so no tensor of the whole
-   batch's statistics or attention maps is ever stored). The slices of :math:`\tilde h`
+   Only :math:`S`, :math:`M` and a ``uint8`` arg-max over input channels are saved; the
+   backward pass recomputes the logits and the patches chunk by chunk (no tensor of the whole
+   batch's partial responses, stacked statistics or attention maps is ever stored). The slices of :math:`\tilde h`
    (``chunks`` of them; by default one input element per slice) keep each chunk's maps small.
-   ``checkpoint=True`` saves not even :math:`M`: the backward pass recomputes the partial
-   responses once more (less memory, about one more partial-response pass of time).
+   ``checkpoint=True`` saves not even :math:`S` and :math:`M`: the backward pass recomputes
+   the partial responses once more (less memory, about one more partial-response pass of
+   time).
 
 Without spatial attention the output is :math:`\sum_{\tilde h} S`.
 """
@@ -69,8 +70,8 @@ class FactorisedAttention(PairAttention):
     Args:
         channel: a :class:`~gattn.attention.channel.ChannelAttention` or ``None``.
         spatial: a :class:`~gattn.attention.spatial.SpatialAttention` or ``None``.
-        checkpoint: recompute the maxima :math:`M` in the backward pass instead of saving them
-            (the layer then saves nothing larger than its input; costs one more
+        checkpoint: recompute :math:`S` and :math:`M` in the backward pass instead of saving
+            them (the layer then saves nothing larger than its input; costs one more
             partial-response pass).
         chunks: number of :math:`\tilde h` slices (``None``: one per input element,
             ``|H_in|``; ``1``: all at once).

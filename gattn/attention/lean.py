@@ -16,9 +16,10 @@ K_{c,h,\tilde c,\tilde h}(y)` without ever holding all of them:
 * :func:`spatially_attended_responses` — the whole spatial branch for a slice of input
   elements: :math:`S`, :math:`M = \max_{\tilde c} \alpha^C \tilde f`, the attention logits
   :math:`(S / C_{in}, M) \star \psi_X` and :math:`\sum_{\tilde h} \sigma(\cdot)\, S`, over batch
-  chunks, in one custom autograd function. It saves :math:`M` and a ``uint8`` arg-max over
-  input channels; the backward pass recomputes :math:`S`, the logits and, per chunk, the
-  patches — never the partial responses of the whole batch.
+  chunks, in one custom autograd function. It saves :math:`S`, :math:`M` and a ``uint8``
+  arg-max over input channels (or, with ``save_maxima=False``, nothing but its inputs); the
+  backward pass recomputes the logits and, per chunk, the patches — never the partial
+  responses of the whole batch.
 """
 
 from __future__ import annotations
@@ -292,7 +293,7 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
             attended = torch.sigmoid(logits) * _channels_last(s[b0:b1], geo)
             out[b0:b1] = attended.reshape(b1 - b0, geo.oy, geo.ox, geo.t, geo.o).sum(dim=3)
         if save_maxima:
-            ctx.save_for_backward(x, w, kernels, m, arg)
+            ctx.save_for_backward(x, w, kernels, s, m, arg)
         else:  # recomputed in the backward pass
             ctx.save_for_backward(x, w, kernels)
         ctx.geo = geo
@@ -301,7 +302,7 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_out):
-        x, w, kernels, *maxima = ctx.saved_tensors
+        x, w, kernels, *saved = ctx.saved_tensors
         geo = ctx.geo
         t, o, ci, oy, ox = geo.t, geo.o, geo.ci, geo.oy, geo.ox
         g = t * o
@@ -309,10 +310,8 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
         need_x, need_w, need_k = ctx.needs_input_grad[:3]
         weight = kernels.reshape(2 * g, 1, kk, kk)
         xp = F.pad(x, (geo.padding,) * 4)
-        # S (and M unless saved) recomputed, as are the logits
-        s, m, arg = _sum_max(geo, xp, w, need_max=not maxima)
-        if maxima:
-            m, arg = maxima
+        # S, M and the arg-max: saved, or recomputed; the logits are recomputed
+        s, m, arg = saved if saved else _sum_max(geo, xp, w)
         g_s, g_m = torch.empty_like(s), torch.empty_like(m)
         g_kernels = torch.zeros_like(weight) if need_k else None
         for b0, b1 in geo.chunks(maps=True):
@@ -350,20 +349,18 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
         return _crop(gx, geo), gw, g_kernels, None, None, None
 
 
-def _sum_max(geo: _Geometry, xp: Tensor, w: Tensor, need_max: bool = True):
-    """``S`` and (if ``need_max``) ``M`` with its ``uint8`` arg-max over input channels, each
-    ``(B, T, O, L)``, streamed over batch chunks of partial responses."""
+def _sum_max(geo: _Geometry, xp: Tensor, w: Tensor):
+    """``S`` and ``M`` with its ``uint8`` arg-max over input channels, each ``(B, T, O, L)``,
+    streamed over batch chunks of partial responses."""
     shape = (geo.b, geo.t, geo.o, geo.oy * geo.ox)
     # preallocated: small per-chunk results kept alive between the chunks' large temporaries
     # would fragment the heap (the resident set then grows chunk by chunk)
-    s = xp.new_empty(shape)
-    m = xp.new_empty(shape) if need_max else None
-    arg = xp.new_empty(shape, dtype=torch.uint8) if need_max else None
+    s, m = xp.new_empty(shape), xp.new_empty(shape)
+    arg = xp.new_empty(shape, dtype=torch.uint8)
     for b0, b1 in geo.chunks():
         u = geo.patches(xp[b0:b1])
         s[b0:b1] = _summed(u, w[b0:b1])
-        if need_max:
-            m[b0:b1], arg[b0:b1] = _max_first(torch.matmul(w[b0:b1], u), dim=2)
+        m[b0:b1], arg[b0:b1] = _max_first(torch.matmul(w[b0:b1], u), dim=2)
     return s, m, arg
 
 
@@ -403,9 +400,9 @@ def spatially_attended_responses(
     with :math:`S = \sum_{\tilde c}\alpha^C\tilde f` and :math:`M = \max_{\tilde c}\alpha^C
     \tilde f` (first maximiser on ties), ``k' x k'`` kernels :math:`\psi_X` per
     (output channel, output element, input element), zero "same" padding. Batch chunks bound
-    the memory; a custom autograd function saves :math:`M` and a ``uint8`` arg-max only — or,
-    with ``save_maxima=False``, nothing but its inputs (the backward pass then recomputes the
-    partial responses once more, chunk by chunk).
+    the memory; a custom autograd function saves :math:`S`, :math:`M` and a ``uint8`` arg-max
+    only — or, with ``save_maxima=False``, nothing but its inputs (the backward pass then
+    recomputes the partial responses once more, chunk by chunk).
 
     Args:
         x: ``(B, C_in, T, Y, X)`` (``T`` input elements); bank: ``(C_out, |H|, C_in, T, k, k)``;
