@@ -32,8 +32,9 @@ channel attention first, spatial statistics from the channel-attended responses
 
    Only :math:`S`, :math:`M` and a ``uint8`` arg-max over input channels are saved; the
    backward pass recomputes the logits and the patches chunk by chunk (no tensor of the whole
-   batch's partial responses, stacked statistics or attention maps is ever stored). The slices of :math:`\tilde h`
-   (``chunks`` of them; by default one input element per slice) keep each chunk's maps small.
+   batch's partial responses, stacked statistics or attention maps is ever stored). The
+   slices of :math:`\tilde h` (``chunks`` of them; by default one input element per slice)
+   keep each chunk's maps small.
    ``checkpoint=True`` saves not even :math:`S` and :math:`M`: the backward pass recomputes
    the partial responses once more (less memory, about one more partial-response pass of
    time).
