@@ -69,6 +69,17 @@ def default_suite(quick: bool = False) -> list[Comparison]:
         )
     rows.append(
         Comparison(
+            "attentive GroupConv (full, checkpoint=True) vs plain",
+            (
+                "attentive_group_conv",
+                {"attention": "full", "group": "p4", "checkpoint": True, **layer},
+            ),
+            plain,
+            {"time": 3.0, "memory": 2.0},
+        )
+    )
+    rows.append(
+        Comparison(
             "full attention, materialising reference vs plain",
             ("attentive_reference", {"group": "p4", **layer}),
             plain,
