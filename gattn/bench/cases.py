@@ -82,6 +82,34 @@ def attentive_group_conv(
     return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
 
 
+def spatial_attention_floor(
+    device, order=4, batch=128, cout=10, size=28, kernel=3, attention_kernel=7
+):
+    """The depthwise correlations alone that full spatial attention cannot avoid, run the way
+    the lean path runs them: per input element, ``2 C_out |H|`` statistic maps (output size
+    ``size - kernel + 1``) with one ``attention_kernel`` square kernel each, channels-last, in
+    batch chunks of :data:`gattn.attention.lean.MAP_BUDGET` numbers; the forward correlation
+    and its input and weight gradients (no autograd bookkeeping, no other work)."""
+    from ..attention import lean
+    from ..attention.depthwise import depthwise_same, depthwise_same_backward
+
+    maps = 2 * cout * order
+    n = size - kernel + 1
+    chunk = lean._batch_chunk(cout * order * n * n, lean.MAP_BUDGET)
+    cl = torch.channels_last
+    stats = torch.randn(batch, maps, n, n, device=device).contiguous(memory_format=cl)
+    grad = torch.randn(batch, maps, n, n, device=device).contiguous(memory_format=cl)
+    weight = torch.randn(maps, 1, attention_kernel, attention_kernel, device=device)
+
+    def step() -> None:
+        for _ in range(order):  # one slice per input element
+            for b0 in range(0, batch, chunk):
+                depthwise_same(stats[b0 : b0 + chunk], weight)
+                depthwise_same_backward(grad[b0 : b0 + chunk], stats[b0 : b0 + chunk], weight)
+
+    return step, {"params": order * weight.numel()}
+
+
 def attentive_reference(device, group="p4", batch=128, cin=10, cout=10, size=28, kernel=3):
     """Full attention computed the reference way: all partial responses materialised."""
     from ..attention.base import PairAttention
@@ -192,6 +220,7 @@ CASES: dict[str, Callable] = {
     "group_conv": group_conv,
     "attentive_group_conv": attentive_group_conv,
     "attentive_reference": attentive_reference,
+    "spatial_attention_floor": spatial_attention_floor,
     "e2cnn_r2conv": e2cnn_r2conv,
     "gsa_training": gsa_training,
     "model_training": model_training,

@@ -80,6 +80,13 @@ def default_suite(quick: bool = False) -> list[Comparison]:
     )
     rows.append(
         Comparison(
+            "floor: the 7x7 depthwise spatial-attention correlation alone vs plain",
+            ("spatial_attention_floor", {"order": 4, **_without(layer, "cin")}),
+            plain,
+        )
+    )
+    rows.append(
+        Comparison(
             "full attention, materialising reference vs plain",
             ("attentive_reference", {"group": "p4", **layer}),
             plain,
@@ -126,6 +133,10 @@ def default_suite(quick: bool = False) -> list[Comparison]:
             )
         )
     return rows
+
+
+def _without(params: dict, *names: str) -> dict:
+    return {k: v for k, v in params.items() if k not in names}
 
 
 def _key(case: tuple[str, dict]) -> str:
