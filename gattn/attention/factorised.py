@@ -146,7 +146,7 @@ class FactorisedAttention(PairAttention):
                 stride,
                 padding,
             )
-            part = spatially_attended_responses(*args, save_maxima=not self.checkpoint)
+            part = spatially_attended_responses(*args, save_statistics=not self.checkpoint)
             out = part if out is None else out + part
         # channels last -> (B, C_out, |H|, Y', X')
         return out.reshape(b, y, w, co, n).permute(0, 3, 4, 1, 2).contiguous()

@@ -17,7 +17,7 @@ K_{c,h,\tilde c,\tilde h}(y)` without ever holding all of them:
   elements: :math:`S`, :math:`M = \max_{\tilde c} \alpha^C \tilde f`, the attention logits
   :math:`(S / C_{in}, M) \star \psi_X` and :math:`\sum_{\tilde h} \sigma(\cdot)\, S`, over batch
   chunks, in one custom autograd function. It saves :math:`S`, :math:`M` and a ``uint8``
-  arg-max over input channels (or, with ``save_maxima=False``, nothing but its inputs); the
+  arg-max over input channels (or, with ``save_statistics=False``, nothing but its inputs); the
   backward pass recomputes the logits and, per chunk, the patches — never the partial
   responses of the whole batch.
 """
@@ -250,7 +250,7 @@ def _crop(gx: Tensor | None, geo: _Geometry) -> Tensor | None:
 
 
 def _per_sample_kernels(x: Tensor, bank: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
-    """``x`` as ``(B, |H_in|, C_in, Y, X)`` and :math:`\alpha^C K` as
+    r"""``x`` as ``(B, |H_in|, C_in, Y, X)`` and :math:`\alpha^C K` as
     ``(B, |H_in|, C_in, C_out |H|, k*k)``."""
     b, ci, hi = x.shape[:3]
     co, n = bank.shape[:2]
@@ -283,7 +283,7 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
     # chunks (geo.chunks()); the attention maps over larger ones (geo.chunks(maps=True)).
     @staticmethod
     @torch.no_grad()
-    def forward(ctx, x, w, kernels, stride, padding, save_maxima):
+    def forward(ctx, x, w, kernels, stride, padding, save_statistics):
         geo = _Geometry(x, w, stride, padding)
         xp = F.pad(x, (padding,) * 4)
         s, m, arg = _sum_max(geo, xp, w)
@@ -292,7 +292,7 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
             _, logits = _attention_logits(s[b0:b1], m[b0:b1], kernels, geo)
             attended = torch.sigmoid(logits) * _channels_last(s[b0:b1], geo)
             out[b0:b1] = attended.reshape(b1 - b0, geo.oy, geo.ox, geo.t, geo.o).sum(dim=3)
-        if save_maxima:
+        if save_statistics:  # S, M and the arg-max
             ctx.save_for_backward(x, w, kernels, s, m, arg)
         else:  # recomputed in the backward pass
             ctx.save_for_backward(x, w, kernels)
@@ -388,7 +388,7 @@ def spatially_attended_responses(
     kernels: Tensor,
     stride: int,
     padding: int,
-    save_maxima: bool = True,
+    save_statistics: bool = True,
 ) -> Tensor:
     r"""The spatial branch of the full attention for a slice of input elements.
 
@@ -401,7 +401,7 @@ def spatially_attended_responses(
     \tilde f` (first maximiser on ties), ``k' x k'`` kernels :math:`\psi_X` per
     (output channel, output element, input element), zero "same" padding. Batch chunks bound
     the memory; a custom autograd function saves :math:`S`, :math:`M` and a ``uint8`` arg-max
-    only — or, with ``save_maxima=False``, nothing but its inputs (the backward pass then
+    only — or, with ``save_statistics=False``, nothing but its inputs (the backward pass then
     recomputes the partial responses once more, chunk by chunk).
 
     Args:
@@ -423,4 +423,4 @@ def spatially_attended_responses(
         )
     xt, w = _per_sample_kernels(x, bank, alpha)
     kernels = kernels.permute(2, 0, 1, 3, 4, 5).reshape(t * co * n, *kernels.shape[-3:])
-    return _SpatiallyAttendedResponses.apply(xt, w, kernels, stride, padding, save_maxima)
+    return _SpatiallyAttendedResponses.apply(xt, w, kernels, stride, padding, save_statistics)
