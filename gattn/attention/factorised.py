@@ -50,6 +50,7 @@ from torch import Tensor
 from .base import PairAttention, SignalAttention
 from .channel import ChannelAttention
 from .lean import (
+    _out_size,
     response_maxima,
     response_means,
     spatially_attended_responses,
@@ -58,11 +59,6 @@ from .lean import (
 from .spatial import SpatialAttention
 
 __all__ = ["FactorisedAttention", "SequentialSignalAttention"]
-
-
-def _out_shape(x: Tensor, bank: Tensor, stride: int, padding: int) -> tuple[int, int]:
-    k = bank.shape[-1]
-    return tuple((n + 2 * padding - k) // stride + 1 for n in x.shape[-2:])
 
 
 class FactorisedAttention(PairAttention):
@@ -128,7 +124,8 @@ class FactorisedAttention(PairAttention):
     def attentive_conv(self, x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
         b, ci, hi = x.shape[:3]
         co, n = bank.shape[:2]
-        y, w = _out_shape(x, bank, stride, padding)
+        k = bank.shape[-1]
+        y, w = (_out_size(n, k, stride, padding) for n in x.shape[-2:])
         alpha_c = self.channel_weights(x, bank, stride, padding)
         if self.spatial is None:
             s = summed_responses(x, bank, alpha_c, stride, padding)  # (B, |H_in|, C_out |H|, L)
