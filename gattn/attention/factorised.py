@@ -53,6 +53,7 @@ from .lean import (
     _out_size,
     response_maxima,
     response_means,
+    response_statistics,
     spatially_attended_responses,
     summed_responses,
 )
@@ -144,6 +145,8 @@ class FactorisedAttention(PairAttention):
                 padding,
             )
             part = spatially_attended_responses(*args, save_statistics=not self.checkpoint)
+            if self.spatial.record_maps:  # an observer (gattn.viz) wants the maps themselves
+                self.spatial.weights(response_statistics(*args[:3], stride, padding), args[3])
             out = part if out is None else out + part
         # channels last -> (B, C_out, |H|, Y', X')
         return out.reshape(b, y, w, co, n).permute(0, 3, 4, 1, 2).contiguous()

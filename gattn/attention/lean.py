@@ -35,6 +35,7 @@ __all__ = [
     "response_maxima",
     "summed_responses",
     "spatially_attended_responses",
+    "response_statistics",
 ]
 
 
@@ -424,3 +425,28 @@ def spatially_attended_responses(
     xt, w = _per_sample_kernels(x, bank, alpha)
     kernels = kernels.permute(2, 0, 1, 3, 4, 5).reshape(t * co * n, *kernels.shape[-3:])
     return _SpatiallyAttendedResponses.apply(xt, w, kernels, stride, padding, save_statistics)
+
+
+@torch.no_grad()
+def response_statistics(
+    x: Tensor, bank: Tensor, alpha: Tensor, stride: int, padding: int
+) -> Tensor:
+    r"""The spatial-attention statistics :math:`(S / C_{in}, M)` of a slice of input elements,
+    without autograd (for observers such as :mod:`gattn.viz`; the attentive convolution never
+    needs them as one tensor).
+
+    Args:
+        x: ``(B, C_in, T, Y, X)``; bank: ``(C_out, |H|, C_in, T, k, k)``;
+        alpha: ``(B, C_out, |H|, C_in, T)``.
+
+    Returns:
+        ``(B, C_out, |H|, T, 2, Y', X')``, the layout of
+        :meth:`gattn.attention.SpatialAttention.weights`.
+    """
+    xt, w = _per_sample_kernels(x, bank, alpha)
+    geo = _Geometry(xt, w, stride, padding)
+    s, m, _ = _sum_max(geo, F.pad(xt, (padding,) * 4), w)
+    co, n = bank.shape[:2]
+    stats = torch.stack([s / geo.ci, m], dim=3)  # (B, T, O, 2, L)
+    stats = stats.reshape(geo.b, geo.t, co, n, 2, geo.oy, geo.ox)
+    return stats.permute(0, 2, 3, 1, 4, 5, 6)

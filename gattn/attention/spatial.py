@@ -76,6 +76,10 @@ class SpatialAttention(PairAttention):
         self.order = stab.order
         self.in_order = 1 if lifting else stab.order
         self.lifting = lifting
+        #: when True, lean attentive convolutions also evaluate :meth:`weights` on their
+        #: statistics (without autograd) so that observers wrapping it (``gattn.viz``) see the
+        #: maps; costs one more pass over the partial responses, off by default
+        self.record_maps = False
         self.transform = KernelTransform(stab, kernel_size, not lifting, None)
         shape = (out_channels, 2) + (() if lifting else (stab.order,)) + (kernel_size,) * 2
         self.weight = nn.Parameter(torch.empty(shape))

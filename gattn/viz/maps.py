@@ -16,10 +16,11 @@ name ends in ``SpatialAttention``. Pass ``layers=`` (module names) or ``predicat
 others, e.g. the ``nn.Sigmoid`` inside a custom operator.
 
 Where a map is read: an operator with a ``weights`` method (like
-:class:`gattn.attention.SpatialAttention`, whose lean attentive convolution may call
-``weights`` on slices of the input orientations :math:`\tilde h` without ever calling
-``forward``) is captured by temporarily wrapping that method, and the slices are averaged;
-any other module by a forward hook on its output.
+:class:`gattn.attention.SpatialAttention`, whose lean attentive convolution calls ``weights``
+on slices of the input orientations :math:`\tilde h`, only while its ``record_maps`` flag is
+set, without ever calling ``forward``) is captured by temporarily wrapping that method (and
+setting the flag), and the slices are averaged; any other module by a forward hook on its
+output.
 
 Captured outputs are reduced to ``(B, |H|, Y, X)``:
 
@@ -230,6 +231,8 @@ def attention_maps(
         if callable(method) and not isinstance(method, nn.Module):
             m.weights = wrap_weights(n, method)
             patched.append(m)
+            if hasattr(m, "record_maps"):  # ask lean attentive convolutions for the maps
+                m.record_maps = True
         else:
             handles.append(m.register_forward_hook(hook_for(n)))
     try:
@@ -239,6 +242,8 @@ def attention_maps(
             h.remove()
         for m in patched:
             del m.weights
+            if hasattr(m, "record_maps"):
+                m.record_maps = False
     captured = {n: sums[n] / counts[n] for n in modules if n in sums}
     if not captured:
         raise ValueError(

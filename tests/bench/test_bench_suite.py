@@ -68,7 +68,9 @@ def test_rounds_take_the_median_of_same_round_ratios(monkeypatch, tmp_path) -> N
         return {"time_s": slow[case][r], "peak_mb": 1.0 + r, "repeats": 1, "extra": {}}
 
     monkeypatch.setattr(suite, "run_isolated", fake)
-    res = suite.run_suite(quick=True, rounds=3, out_dir=tmp_path, select="floor", progress=False)
+    res = suite.run_suite(
+        quick=True, rounds=3, out_dir=tmp_path, select="Conv2d (floor)", progress=False
+    )
     (row,) = res["rows"]
     assert calls == ["group_conv", "conv2d"] * 3  # round-robin
     assert row["time_ratio"] == pytest.approx(2.0)
@@ -76,4 +78,4 @@ def test_rounds_take_the_median_of_same_round_ratios(monkeypatch, tmp_path) -> N
     assert row["case"]["time_s"] == 2.0 and row["baseline"]["peak_mb"] == 2.0
     assert "3 rounds" in (tmp_path / f"{res['device']}-quick.md").read_text()
     with pytest.raises(ValueError, match="rounds"):
-        suite.run_suite(quick=True, rounds=0, out_dir=None, select="floor", progress=False)
+        suite.run_suite(quick=True, rounds=0, out_dir=None, select="Conv2d (floor)", progress=False)
