@@ -6,7 +6,8 @@ Spatial attention convolves many small statistic maps, each with its own ``k x k
 .. math:: y_c(x) = \sum_{q} w_c(q)\, s_c(x + q - \lfloor k/2 \rfloor),
 
 zero padded so that :math:`y` has the size of :math:`s`. oneDNN's depthwise kernels (CPU,
-float32) are 3-6x faster on channels-last maps than on ``NCHW`` ones, so the lean attention
+float32) are 2.5-6x faster on channels-last maps than on ``NCHW`` ones (measured here:
+forward 2.6x, input gradient 3x, weight gradient 6x), so the lean attention
 produces its statistics channels last and these helpers keep them so.
 """
 
