@@ -126,7 +126,7 @@ class FactorisedAttention(PairAttention):
         b, ci, hi = x.shape[:3]
         co, n = bank.shape[:2]
         k = bank.shape[-1]
-        y, w = (_out_size(n, k, stride, padding) for n in x.shape[-2:])
+        y, w = (_out_size(size, k, stride, padding) for size in x.shape[-2:])
         alpha_c = self.channel_weights(x, bank, stride, padding)
         if self.spatial is None:
             s = summed_responses(x, bank, alpha_c, stride, padding)  # (B, |H_in|, C_out |H|, L)

@@ -333,7 +333,7 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
             # back to the layout of S and M: (bc, T, O, L)
             g_s[b0:b1] = g_sc.permute(0, 2, 3, 1)
             g_m[b0:b1] = g_stats[..., 1].permute(0, 2, 3, 1)
-        del s
+        del s  # frees S before the second loop when it was recomputed
         gx = torch.empty_like(xp) if need_x else None
         gw = torch.empty_like(w) if need_w else None
         for b0, b1 in geo.chunks():
