@@ -11,7 +11,7 @@ configuration, so numbers do not contaminate each other) for
 * ``materialising``: every attention layer replaced by the straightforward per-pixel
   materialising implementation kept in ``tests/nn/test_self_attention.py``;
 
-and compares with the reference code's figures (SPEC §4, g_selfatt, batch 8, p = 5, 2 CPU
+and compares with the reference code's figures (docs/self_attention.md, g_selfatt, batch 8, p = 5, 2 CPU
 cores: p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s).
 
 Each fused configuration is also run with glibc's allocator told to return memory
@@ -176,7 +176,7 @@ def _markdown(out: dict) -> str:
         f"{out['threads']} threads",
         "",
         f"Command: `{out['command']}`; load average at the end {out['loadavg_at_end']}.",
-        "Reference (SPEC §4): p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s. Medians over the timed "
+        "Reference (docs/self_attention.md): p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s. Medians over the timed "
         "steps. `cpu/2` = process CPU time per step divided by the thread count (OpenMP "
         "threads spin while waiting, so under contention it inflates with wall time; compare "
         "`cpu/2` with `wall`: where they differ little the run had both cores). `+malloc`: "

@@ -10,7 +10,19 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
+
 __all__ = ["main", "build_parser"]
+
+
+def torch_version() -> str:
+    """The installed torch version, read without importing torch (``--version`` stays fast)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "not installed"
 
 _SUBCOMMAND_MODULES = ("train", "check", "viz", "bench")
 
@@ -19,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="gattn", description="Group-equivariant attention toolkit: train, evaluate, check."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__} (torch {torch_version()})"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMAND_MODULES:

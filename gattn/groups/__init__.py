@@ -7,6 +7,8 @@ from .catalogue import E2, SE2, Rn, catalogue, cyclic, dihedral, p4, p4m
 from .continuous import O2, SO2, wrap_angle
 from .finite import CyclicGroup, DihedralGroup, FiniteGroup, TrivialGroup, rotation_matrix
 from .signals import (
+    apply_group_element,
+    disc_mask,
     is_grid_exact,
     pixel_coordinates,
     transform_image,
@@ -40,4 +42,6 @@ __all__ = [
     "transform_image",
     "transform_signal",
     "transform_points_index",
+    "disc_mask",
+    "apply_group_element",
 ]

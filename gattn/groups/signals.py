@@ -7,7 +7,7 @@ For :math:`g = (t, h) \in \mathbb{R}^2 \rtimes H`:
   :math:`[L_g f](y, \tilde h) = f(A(h)^{-1}(y - t), h^{-1}\tilde h)` — the value at
   :math:`\tilde h` moves to :math:`h\tilde h`, the permutation read off the Cayley table.
 
-Pixel coordinates (SPEC §2): x grows with the column, y grows *upwards*, both relative to the
+Pixel coordinates (docs/maths.md, conventions): x grows with the column, y grows *upwards*, both relative to the
 image centre: :math:`x = c - (X-1)/2`, :math:`y = (Y-1)/2 - r`. With this, the rotation by +90°
 acts as ``torch.rot90(img, 1, dims=(-2, -1))`` and the mirror ``diag(-1, 1)`` as
 ``torch.flip(img, dims=(-1,))``.
@@ -35,6 +35,8 @@ __all__ = [
     "transform_image",
     "transform_signal",
     "transform_points_index",
+    "disc_mask",
+    "apply_group_element",
 ]
 
 _EXACT_TOL = 1e-9
@@ -200,3 +202,27 @@ def transform_signal(group: MatrixGroup, g: Tensor, x: Tensor, mode: str = "auto
     src = stab.product(stab.inverse(h), grid).to(x.device)
     permuted = x.index_select(2, src)
     return _spatial(group, g, permuted, mode)
+
+
+def disc_mask(height: int, width: int, device=None, dtype=torch.float32) -> Tensor:
+    """``(Y, X)`` mask of the central disc (radius ``min(Y, X)/2``) — outside it rotations by
+    other angles move pixels out of the image."""
+    rows = torch.arange(height, device=device, dtype=torch.float64) - (height - 1) / 2
+    cols = torch.arange(width, device=device, dtype=torch.float64) - (width - 1) / 2
+    r2 = rows[:, None] ** 2 + cols[None, :] ** 2
+    return (r2 <= (min(height, width) / 2) ** 2).to(dtype)
+
+
+def apply_group_element(group: MatrixGroup, g: Tensor, x: Tensor, mode: str = "auto") -> Tensor:
+    """:math:`L_g x` for ``x`` an image ``(B, C, Y, X)`` or a group signal ``(B, C, |H|, Y, X)``,
+    or an invariant ``(B, F)`` (returned unchanged)."""
+    if x.dim() == 5:
+        return transform_signal(group, g, x, mode)
+    if x.dim() == 4:
+        return transform_image(group, g, x, mode)
+    if x.dim() == 2:
+        return x
+    raise ValueError(
+        f"cannot apply a group element to a tensor of shape {tuple(x.shape)}: expected "
+        f"(B, F) invariants, (B, C, Y, X) images or (B, C, |H|, Y, X) group signals"
+    )

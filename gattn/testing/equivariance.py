@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..groups import MatrixGroup, SemidirectProduct, transform_image, transform_signal
+from ..groups import (
+    MatrixGroup,
+    SemidirectProduct,
+    apply_group_element,
+    disc_mask,
+    transform_image,
+    transform_signal,
+)
 
 __all__ = [
     "EquivarianceError",
@@ -59,30 +66,6 @@ class EquivarianceReport:
 def default_tolerance(dtype: torch.dtype) -> float:
     """Relative tolerance for grid-exact elements in ``dtype``."""
     return _TOLERANCES.get(dtype, 1e-5)
-
-
-def disc_mask(height: int, width: int, device=None, dtype=torch.float32) -> Tensor:
-    """``(Y, X)`` mask of the central disc (radius ``min(Y, X)/2``) — outside it rotations by
-    other angles move pixels out of the image."""
-    rows = torch.arange(height, device=device, dtype=torch.float64) - (height - 1) / 2
-    cols = torch.arange(width, device=device, dtype=torch.float64) - (width - 1) / 2
-    r2 = rows[:, None] ** 2 + cols[None, :] ** 2
-    return (r2 <= (min(height, width) / 2) ** 2).to(dtype)
-
-
-def apply_group_element(group: MatrixGroup, g: Tensor, x: Tensor, mode: str = "auto") -> Tensor:
-    """:math:`L_g x` for ``x`` an image ``(B, C, Y, X)`` or a group signal ``(B, C, |H|, Y, X)``,
-    or an invariant ``(B, F)`` (returned unchanged)."""
-    if x.dim() == 5:
-        return transform_signal(group, g, x, mode)
-    if x.dim() == 4:
-        return transform_image(group, g, x, mode)
-    if x.dim() == 2:
-        return x
-    raise ValueError(
-        f"cannot apply a group element to a tensor of shape {tuple(x.shape)}: expected "
-        f"(B, F) invariants, (B, C, Y, X) images or (B, C, |H|, Y, X) group signals"
-    )
 
 
 def _elements(group: MatrixGroup, g: Tensor | Sequence[Tensor] | None) -> list[Tensor]:
