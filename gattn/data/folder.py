@@ -50,7 +50,10 @@ def load_arrays_dataset(
         ValueError: On malformed arrays.
     """
     if root is None:
-        raise FileNotFoundError("dataset 'arrays' needs root= (a directory with train/val/test)")
+        raise FileNotFoundError(
+            "dataset 'arrays' needs root= (a directory with train/val/test); command line: "
+            "gattn train --model MODEL --data arrays --data-root PATH. See docs/data.md"
+        )
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset 'arrays': directory not found: {root}")

@@ -55,7 +55,9 @@ def find_fashion_files(root: str | os.PathLike[str] | None = None) -> dict[str, 
             raise FileNotFoundError(
                 f"Fashion-MNIST file {stem}[.gz] not found in {root}. Install it with "
                 f"`apt-get install dataset-fashion-mnist` (files go to {FASHION_ROOT}) or pass "
-                f"root= pointing to a directory with the four idx files."
+                f"root= pointing to a directory with the four idx files (command line: "
+                f"gattn train --model MODEL --data rotfashion --data-root PATH). "
+                f"See docs/data.md"
             )
     return found
 

@@ -74,3 +74,33 @@ def test_empty_and_missing(tmp_path: Path) -> None:
         read_amat(empty)
     with pytest.raises(FileNotFoundError, match="nope.amat"):
         read_amat(tmp_path / "nope.amat")
+
+
+@pytest.mark.parametrize(
+    ("blob", "line", "what"),
+    [
+        (b"\xff\xfe0.5 0.5 0.5 0.5 1\n", 1, "undecodable byte 0xff"),  # no NUL byte
+        (b"0.5 0.5 0.5 0.5 1\n\x89PNG\r\n\x1a\n\x00\x00\n", 2, "undecodable byte 0x89"),
+        (b"0.5 0.5 0.5 0.5 1\n0.5 0.5 0.5 0.5 1\n0.5 \x00 0.5 0.5 1\n", 3, "NUL byte"),
+    ],
+)
+def test_binary_bytes(tmp_path: Path, blob: bytes, line: int, what: str) -> None:
+    path = tmp_path / "binary.amat"
+    path.write_bytes(blob)
+    with pytest.raises(ValueError, match=what) as info:
+        read_amat(path, image_size=2)
+    msg = str(info.value)
+    assert f"{path}, line {line}:" in msg and "not a MNIST-rot .amat text file" in msg
+    assert not isinstance(info.value, UnicodeDecodeError)
+
+
+def test_expected_rows(tmp_path: Path) -> None:
+    path = tmp_path / "rows.amat"
+    path.write_text("\n".join(_lines(3)) + "\n")
+    assert read_amat(path, image_size=2, expected_rows=3)[0].shape == (3, 2, 2)
+    assert read_amat(path, image_size=2)[0].shape == (3, 2, 2)  # default: any count
+    with pytest.raises(ValueError, match=r"expected 4 rows, found 3.*truncated") as info:
+        read_amat(path, image_size=2, expected_rows=4)
+    assert str(path) in str(info.value) and "expected_rows=None" in str(info.value)
+    with pytest.raises(ValueError, match=r"expected 2 rows, found 3; .* not the original"):
+        read_amat(path, image_size=2, expected_rows=2)

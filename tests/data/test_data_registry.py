@@ -101,5 +101,6 @@ def test_arrays_dataset(tmp_path: Path) -> None:
     (tmp_path / "test.npz").unlink()
     with pytest.raises(FileNotFoundError, match="test"):
         get_dataset("arrays", root=tmp_path)
-    with pytest.raises(FileNotFoundError, match="root="):
+    with pytest.raises(FileNotFoundError, match="root=") as info:
         get_dataset("arrays")
+    assert "--data arrays --data-root PATH" in str(info.value)  # what a CLI user runs

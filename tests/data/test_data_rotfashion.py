@@ -24,6 +24,7 @@ def test_missing_files_message(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist") as info:
         get_dataset("rotfashion", root=tmp_path)
     assert "root=" in str(info.value) and str(tmp_path) in str(info.value)
+    assert "--data rotfashion --data-root PATH" in str(info.value)  # what a CLI user runs
 
 
 def _fake_fashion(root: Path, n_train: int = 10_010, n_test: int = 20, gz: bool = False) -> Path:
