@@ -20,6 +20,31 @@ import warnings
 __all__ = ["register"]
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help texts with ``(default: ...)`` after every option that has a default worth showing
+    (not ``None``, not ``False``), and ``{models}`` / ``{datasets}`` filled with the names of
+    the model and dataset registries (imported only when a help text is printed)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if not text:
+            return text
+        if "{models}" in text:
+            from ..models import available_models
+
+            text = text.replace("{models}", ", ".join(available_models()))
+        if "{datasets}" in text:
+            from ..data import available_datasets
+
+            text = text.replace("{datasets}", ", ".join(available_datasets()))
+        default = action.default
+        show = not (default is None or default is False or default is argparse.SUPPRESS)
+        show = show and not action.required
+        if show and action.option_strings and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -57,6 +82,7 @@ def _check_names(model: str, data: str) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
+    from ..train.lock import RunLockedError
 
     try:
         _check_names(args.model, args.data)
@@ -81,7 +107,7 @@ def _run_train(args: argparse.Namespace) -> int:
             recalibrate_bn=args.recalibrate_bn,
         )
         train(config, resume=args.resume)
-    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError, RunLockedError) as exc:
         print(f"gattn train: error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -145,24 +171,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a model (validation-selected; resumable; torchrun-aware)",
         description="Train a model on a dataset; the checkpoint with the lowest validation "
-        "error is tested at the end. Run under torchrun for data parallelism.",
+        "error is tested at the end. Run under torchrun for data parallelism. See "
+        "docs/training.md.",
+        formatter_class=_HelpFormatter,
     )
-    p.add_argument("--model", required=True, help="model name (see gattn.models)")
-    p.add_argument("--data", required=True, help="dataset name (see gattn.data)")
-    p.add_argument("--epochs", type=_positive_int, default=20)
+    p.add_argument("--model", required=True, metavar="NAME", help="model name, one of: {models}")
+    p.add_argument("--data", required=True, metavar="NAME", help="dataset name, one of: {datasets}")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="training epochs")
     p.add_argument("--seed", type=int, default=0, help="initialisation/shuffling/dropout seed")
     p.add_argument("--data-seed", type=int, default=0, help="dataset seed (angles, split)")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--scheduler", choices=("none", "cosine"), default="none")
+    p.add_argument(
+        "--out", required=True, help="run folder (locked while a training writes into it)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=128,
+        help="global batch size (split across processes under torchrun)",
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="Adam (L2) weight decay")
+    p.add_argument(
+        "--scheduler", choices=("none", "cosine"), default="none", help="learning-rate schedule"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--limit", type=_positive_int, default=None, help="max examples per split")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in OUT from OUT/last.pt (OUT must exist)",
+    )
+    p.add_argument(
+        "--limit", type=_positive_int, default=None, help="max examples per split (default: all)"
+    )
     p.add_argument("--eval-every", type=_positive_int, default=1, help="validate every N epochs")
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--data-root", default=None)
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="where the raw dataset files are (default: the dataset's own, see docs/data.md)",
+    )
     p.add_argument(
         "--model-kw",
         action="append",
@@ -184,10 +231,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Load RUN/best.pt (validation-selected), report the test error, the "
         "parameter count and the largest relative change of the logits under the grid "
         "rotations (p4: 4, p4m: 8 with mirrors) over the test set, in float32.",
+        formatter_class=_HelpFormatter,
     )
     e.add_argument("run", help="run folder written by gattn train")
-    e.add_argument("--device", default="auto")
-    e.add_argument("--batch-size", type=_positive_int, default=256)
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    e.add_argument("--batch-size", type=_positive_int, default=256, help="evaluation batch size")
     e.add_argument("--no-invariance", action="store_true", help="skip the invariance check")
     e.add_argument("--json", action="store_true", help="print JSON")
     e.set_defaults(func=_run_evaluate)
@@ -195,7 +243,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t = subparsers.add_parser(
         "table",
         help="markdown results table over runs (mean ± std over seeds)",
-        description="Group finished runs by dataset and model; print mean ± sample std.",
+        description="Group finished runs by dataset and model; print mean ± sample std. A "
+        "folder given twice (also through another path) is counted once, with a warning.",
     )
     t.add_argument("runs", nargs="+", help="run folders (unfinished ones are skipped)")
     t.set_defaults(func=_run_table)

@@ -30,7 +30,8 @@ _SCHEDULERS = ("none", "cosine")
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (defaults: the rot-MNIST settings of SPEC §3).
+    """Everything that defines a training run (defaults: the rot-MNIST settings of
+    docs/training.md).
 
     Attributes:
         model: a name of :func:`gattn.models.available_models`.

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..groups import SemidirectProduct
+from ..groups import SemidirectProduct, apply_group_element
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .loop import count_parameters, resolve_device
@@ -44,8 +44,6 @@ def invariance_error(
     Returns:
         ``{"max_relative": float, "per_element": [max over data for each h], "n": int}``.
     """
-    from ..testing import apply_group_element
-
     model.eval()
     hs = group.stabiliser.grid()
     elements = [group.embed(h, dtype=torch.float64) for h in hs]
@@ -73,18 +71,27 @@ def _run_config(run: str | os.PathLike[str]) -> TrainConfig:
 def load_run_model(run: str | os.PathLike[str], device: str = "auto") -> tuple[nn.Module, dict]:
     """The model of run folder ``run`` with its best-validation weights, in eval mode.
 
+    Args:
+        run: a run folder written by :func:`gattn.train.train`.
+        device: where to put the model (:func:`gattn.train.resolve_device`).
+
     Returns:
         ``(model, best)`` where ``best`` holds ``epoch``, ``val_error`` and ``config``.
 
     Raises:
         FileNotFoundError: ``run`` has no ``config.json`` / ``best.pt``.
+        CheckpointError: ``best.pt`` is damaged or refused (it is loaded with
+            ``weights_only=True``: nothing in it can run).
+        ValueError: ``device`` is not available.
     """
     from ..models import get_model
 
     cfg = _run_config(run)
     run = Path(run)
     dev = resolve_device(device)
-    best = load_checkpoint(run / "best.pt", map_location=dev)
+    best = load_checkpoint(
+        run / "best.pt", map_location=dev, required=("model", "epoch", "val_error")
+    )
     model = get_model(cfg.model, **cfg.model_kwargs).to(dev)
     model.load_state_dict(best["model"])
     return model.eval(), best
@@ -108,6 +115,11 @@ def evaluate_run(
         ``model``, ``data``, ``seed``, ``params``, ``best_epoch``, ``val_error``,
         ``test_error`` (%), ``test_loss``, ``n_test`` and, if checked, ``invariance``
         (:func:`invariance_error`'s dictionary plus ``group`` and ``expected_invariant``).
+
+    Raises:
+        FileNotFoundError: ``run`` is not a run folder or has no ``best.pt``.
+        CheckpointError: ``best.pt`` is damaged or refused (see :func:`load_run_model`).
+        ValueError: ``device`` is not available.
     """
     from ..data import get_dataset
     from ..models import model_info
@@ -163,13 +175,30 @@ def results_table(runs: Iterable[str | os.PathLike[str]], strict: bool = True) -
     Returns:
         The table (one header, one row per group).
 
+    Warns:
+        UserWarning: a folder is given twice (also through another path to it, e.g. a symbolic
+            link; it is counted once), or one group holds several runs of the same seed.
+
     Raises:
         FileNotFoundError: a folder has no ``summary.json`` (unfinished run) and ``strict``,
             or no run at all is finished.
     """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    seen: dict[tuple[int, int], str] = {}
     for run in runs:
         path = Path(run) / "summary.json"
+        if Path(run).is_dir():
+            st = os.stat(run)  # the folder itself, whatever path leads to it
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                same = (
+                    "is given twice"
+                    if seen[key] == str(run)
+                    else f"is the same folder as {seen[key]!r}"
+                )
+                warnings.warn(f"run {str(run)!r} {same}; counted once", stacklevel=2)
+                continue
+            seen[key] = str(run)
         if not path.is_file():
             msg = f"{str(run)!r} has no summary.json (run not finished?)"
             if strict:
@@ -189,6 +218,15 @@ def results_table(runs: Iterable[str | os.PathLike[str]], strict: bool = True) -
         "|---|---|---:|---:|---|---:|---:|",
     ]
     for (data, model), rows in sorted(groups.items()):
+        counts = Counter(r["seed"] for r in rows)
+        repeated = sorted(seed for seed, c in counts.items() if c > 1)
+        if repeated:
+            warnings.warn(
+                f"{data} / {model}: seed(s) {', '.join(map(str, repeated))} appear in more than "
+                f"one run folder (copies of one run, or retrained with the same seed?); each "
+                f"counts in the mean and std",
+                stacklevel=2,
+            )
         seeds = ",".join(str(r["seed"]) for r in sorted(rows, key=lambda r: r["seed"]))
         epochs = sorted({r["epochs"] for r in rows})
         lines.append(

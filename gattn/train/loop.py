@@ -9,7 +9,12 @@ errors downwards; we never look at the test split before the end.)
 ``last.pt`` is written atomically after every epoch with the model, optimiser, scheduler,
 epoch, step, best-so-far and the RNG states of every process (Python, NumPy, torch and the
 DataLoader's generator), so ``resume=True`` continues bit-for-bit where the run stopped
-(at epoch granularity: an interrupted epoch is redone from its start).
+(at epoch granularity: an interrupted epoch is redone from its start). ``last.pt`` also holds
+the training time so far, so ``summary.json``'s ``train_time_s`` counts every segment of a
+resumed run. Checkpoints are loaded with ``weights_only=True`` (:func:`load_checkpoint`).
+
+While it trains, a run holds the lock ``<out>/.lock`` (:class:`~gattn.train.lock.RunLock`,
+taken by rank 0 only): a second training on the same folder refuses to start.
 
 With ``recalibrate_bn`` the batch-norm running statistics are re-estimated over the training
 split with dropout off before every validation (:func:`~gattn.train.recalibrate_batchnorm`,
@@ -46,6 +51,7 @@ from .distributed import (
     rank,
     world_size,
 )
+from .lock import RunLock, RunLockedError
 from .metrics import MetricsLog, evaluate_classifier, plot_curves, read_metrics
 
 __all__ = ["Trainer", "count_parameters", "resolve_device", "seed_everything", "train"]
@@ -57,17 +63,46 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA (this process's ``LOCAL_RANK`` GPU) if available, else CPU."""
+    """``"auto"`` -> CUDA (this process's ``LOCAL_RANK`` GPU) if available, else CPU.
+
+    Args:
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or another torch device).
+
+    Returns:
+        The device.
+
+    Raises:
+        ValueError: ``device`` is not a device name, or names a CUDA device that this torch
+            build / machine does not have (CPU-only build, no GPU visible, index too large).
+    """
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
     try:
-        return torch.device(device)
-    except RuntimeError as exc:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
         ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                "this torch build has no CUDA support"
+                if torch.version.cuda is None
+                else "no CUDA GPU is visible"
+            )
+            raise ValueError(
+                f"device {device!r} requested but CUDA is not available ({why}); "
+                f"use --device cpu or --device auto"
+            )
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(
+                f"device {device!r} requested but only {n} CUDA device(s) are visible "
+                f"(cuda:0 .. cuda:{n - 1})"
+            )
+    return dev
 
 
 def seed_everything(seed: int) -> None:
@@ -75,6 +110,10 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002  (third-party code uses the global state)
     torch.manual_seed(seed)
+
+
+#: keys of a ``last.pt`` written by :meth:`Trainer.state_dict` that resuming needs
+_LAST_KEYS = ("model", "optimizer", "scheduler", "epoch", "step", "best", "rng", "world_size")
 
 
 def _shard(ds: Dataset) -> Dataset:
@@ -185,6 +224,8 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.best: dict[str, Any] = {"epoch": None, "val_error": float("inf")}
+        self.train_time_s = 0.0  # of the earlier segments of a resumed run
+        self._segment_start: float | None = None
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -200,7 +241,13 @@ class Trainer:
             "world_size": world_size(),
             "config": self.config.to_dict(),
             "n_params": self.n_params,
+            "train_time_s": self._elapsed(),
         }
+
+    def _elapsed(self) -> float:
+        """Training time so far: the earlier segments plus this one (seconds)."""
+        now = 0.0 if self._segment_start is None else time.perf_counter() - self._segment_start
+        return self.train_time_s + now
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (same world size required for the RNG streams)."""
@@ -213,10 +260,22 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step, self.best = state["epoch"], state["step"], dict(state["best"])
+        self.train_time_s = float(state.get("train_time_s", 0.0))  # absent in old checkpoints
         restore_rng(state["rng"][rank()], self.generator)
 
     def _check_resumable(self) -> None:
-        saved = TrainConfig.load(self.out / "config.json").to_dict()
+        path = self.out / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"cannot resume {str(self.out)!r}: it has no config.json, so it is not a run "
+                f"folder written by gattn train (drop --resume to start a new run elsewhere)"
+            )
+        try:
+            saved = TrainConfig.load(path).to_dict()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"cannot resume {str(self.out)!r}: {str(path)!r} is invalid: {exc}"
+            ) from exc
         now = self.config.to_dict()
         for key in RESUME_KEYS:
             if saved.get(key) != now.get(key):
@@ -275,36 +334,68 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``config.epochs``, then test the validation-selected checkpoint.
 
+        The run folder is locked for the whole call (``<out>/.lock``, by rank 0; released on
+        return and on any exception).
+
         Args:
-            resume: continue from ``<out>/last.pt`` (start fresh if there is none).
+            resume: continue from ``<out>/last.pt``. The folder must exist; a run folder
+                without ``last.pt`` (stopped during its first epoch) starts from epoch 0.
 
         Returns:
             The summary (also written to ``<out>/summary.json``): model, data, seed, epochs,
             ``best_epoch``, ``val_error``, ``test_error`` (% ; of the best-validation
-            checkpoint), ``test_loss``, ``params``, ``train_time_s``, ``world_size``,
-            ``recalibrate_bn``.
+            checkpoint), ``test_loss``, ``params``, ``train_time_s`` (of every segment of a
+            resumed run), ``world_size``, ``recalibrate_bn``.
 
         Raises:
             FileExistsError: ``out`` already holds a run and ``resume`` is false.
+            FileNotFoundError: ``resume`` and ``out`` does not exist or is not a run folder.
+            RunLockedError: another live training holds ``out``'s lock.
+            CheckpointError: ``last.pt`` (on resume) or ``best.pt`` cannot be loaded.
             ValueError: resuming with a configuration that differs in a :data:`RESUME_KEYS`.
         """
+        if resume and not self.out.is_dir():
+            raise FileNotFoundError(
+                f"cannot resume {str(self.out)!r}: no such run folder (check --out; drop "
+                f"--resume to start a new run)"
+            )
+        lock = RunLock(self.out)
+        refused = None
+        if is_main():
+            self.out.mkdir(parents=True, exist_ok=True)
+            try:
+                lock.acquire()
+            except RunLockedError as exc:
+                refused = str(exc)
+        refused = all_gather_objects(refused)[0]  # every process stops if rank 0 could not lock
+        if refused is not None:
+            raise RunLockedError(refused)
+        try:
+            return self._fit_locked(resume)
+        finally:
+            lock.release()
+
+    def _fit_locked(self, resume: bool) -> dict[str, Any]:
         cfg = self.config
         last = self.out / "last.pt"
         metrics_path = self.out / "metrics.jsonl"
-        if resume and last.is_file():
+        if resume:
             self._check_resumable()
-            self.load_state_dict(load_checkpoint(last, map_location=self.device))
-            self._say(f"resuming {self.out} after epoch {self.epoch}")
+            if last.is_file():
+                state = load_checkpoint(last, map_location=self.device, required=_LAST_KEYS)
+                self.load_state_dict(state)
+                self._say(f"resuming {self.out} after epoch {self.epoch}")
+            else:
+                self._say(f"resuming {self.out}: no last.pt (no epoch finished), from epoch 0")
         elif last.is_file():
             raise FileExistsError(
                 f"{str(self.out)!r} already holds a run (last.pt); pass resume=True / --resume "
                 f"or choose another out"
             )
         if is_main():
-            self.out.mkdir(parents=True, exist_ok=True)
             cfg.save(self.out / "config.json")
             kept = [r for r in read_metrics(metrics_path) if r.get("epoch", 0) <= self.epoch]
-            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            MetricsLog(metrics_path).rewrite(kept)  # atomic, like the checkpoints
         barrier()
         log = MetricsLog(metrics_path)
         self._say(
@@ -312,7 +403,7 @@ class Trainer:
             f"[{len(self.splits.train)}/{len(self.splits.val)}/{len(self.splits.test)}] "
             f"for {cfg.epochs} epochs, device {self.device}, {world_size()} process(es)"
         )
-        t_start = time.perf_counter()
+        self._segment_start = time.perf_counter()
         while self.epoch < cfg.epochs:
             t0 = time.perf_counter()
             record: dict[str, Any] = self._train_epoch()
@@ -351,10 +442,12 @@ class Trainer:
                 + f" | {record['time_s']:.1f} s"
             )
         barrier()
-        return self._finish(time.perf_counter() - t_start)
+        return self._finish(self._elapsed())
 
     def _finish(self, train_time: float) -> dict[str, Any]:
-        best = load_checkpoint(self.out / "best.pt", map_location=self.device)
+        best = load_checkpoint(
+            self.out / "best.pt", map_location=self.device, required=("model", "epoch", "val_error")
+        )
         self.model.load_state_dict(best["model"])
         test = evaluate_classifier(self.net, self.test_loader, self.device)
         cfg = self.config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,60 @@ class MetricsLog:
         with open(self.path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
 
+    def rewrite(self, records: Iterable[dict[str, Any]]) -> None:
+        """Replace the whole log by ``records``, atomically (tmp file, fsync, ``os.replace``):
+        a crash leaves either the old log or the new one.
+
+        Args:
+            records: the records to keep, in order.
+        """
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w") as fh:
+            fh.write("".join(json.dumps(r) + "\n" for r in records))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Records of a ``metrics.jsonl`` file, in order (``[]`` if it does not exist)."""
+    """Records of a ``metrics.jsonl`` file, in order (``[]`` if it does not exist).
+
+    A last line cut short by a crash while it was appended (no final newline, not valid JSON)
+    is dropped with a warning.
+
+    Args:
+        path: the log file.
+
+    Returns:
+        The records.
+
+    Raises:
+        ValueError: a line other than an interrupted last one is not a JSON object (the
+            message names the file and the line).
+    """
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    lines = text.splitlines()
+    out: list[dict[str, Any]] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if i == len(lines) - 1 and not text.endswith("\n"):
+                warnings.warn(
+                    f"{str(path)!r}: dropped its last line, cut short by an interrupted write",
+                    stacklevel=2,
+                )
+                continue
+            raise ValueError(f"{str(path)!r} line {i + 1} is not valid JSON: {exc}") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{str(path)!r} line {i + 1} is not a JSON object: {line[:80]!r}")
+        out.append(record)
+    return out
 
 
 def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike[str]) -> Path:

@@ -30,6 +30,7 @@ def test_torchrun_two_processes(tmp_path):
         shutil.rmtree(out, ignore_errors=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (out / ".lock").exists()  # rank 0 took the run-folder lock and released it
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2
     assert summary["n_test"] == 64  # shards of the test split add up to the whole split
