@@ -117,8 +117,19 @@ def test_broken_attention_is_detected():
 
 def test_reduce_and_upsample():
     full = torch.rand(2, 3, 4, 1, 4, 5, 5)  # (B, C, |H|, C_in, |H_in|, Y, X)
-    torch.testing.assert_close(reduce_map(full), full.mean(dim=(1, 3, 4)))
-    assert reduce_map((torch.rand(2, 4, 5, 5),)).shape == (2, 4, 5, 5)
+    m, layout = reduce_map(full)
+    torch.testing.assert_close(m, full.mean(dim=(1, 3, 4)))
+    assert layout == "group"
+    signal = torch.rand(2, 3, 4, 5, 5)  # (B, C, |H|, Y, X)
+    m, layout = reduce_map((signal,))
+    torch.testing.assert_close(m, signal.mean(1))
+    assert layout == "group"
+    image = torch.rand(2, 3, 5, 5)  # (B, C, Y, X): a map on the plane, no group axis
+    m, layout = reduce_map(image)
+    torch.testing.assert_close(m, image.mean(1, keepdim=True))
+    assert layout == "image"
+    m, layout = reduce_map(torch.rand(2, 5, 5))
+    assert m.shape == (2, 1, 5, 5) and layout == "image"
     with pytest.raises(ValueError, match="attention map"):
         reduce_map(torch.rand(3, 3))
     m = torch.rand(1, 4, 6, 6, dtype=torch.float64)
@@ -150,7 +161,7 @@ def test_figure_renders_not_blank(tmp_path):
     net = _net()
     image = torch.randn(1, 15, 15, dtype=torch.float64)
     fig = plot_attention(net, image, rotation=1)
-    assert len(fig.axes) == 2 * 2 * (1 + 4)
+    assert len(fig.axes) == 2 * 2 * (1 + 4) + 2  # panels, one colour bar per layer
     out = tmp_path / "fig.png"
     fig.savefig(out, dpi=60)
     assert out.stat().st_size > 1000
@@ -193,10 +204,13 @@ def test_cli_viz(tmp_path, capsys, monkeypatch):
     assert _variance_of_png(out) > 1e-3
     printed = capsys.readouterr().out
     assert "att1" in printed and "relative error" in printed
-    with pytest.raises(ValueError, match="image index"):
-        main(["viz", str(run), "--image", "999", "--out", str(out)])
-    with pytest.raises(FileNotFoundError, match="config.json"):
-        main(["viz", str(tmp_path), "--out", str(out)])
+    assert main(["viz", str(run), "--image", "999", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gattn viz: error:") and "image index" in err
+    assert main(["viz", str(tmp_path), "--out", str(out)]) == 2
+    assert "config.json" in capsys.readouterr().err
+    assert main(["viz", str(run), "--rotation", "4", "--out", str(out)]) == 2
+    assert "rotation" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("attention", ["spatial", "full"])
