@@ -1,4 +1,4 @@
-"""Equivariance analysis (SPEC §5): which input sizes keep a network exactly equivariant,
+"""Equivariance analysis (docs/analysis.md): which input sizes keep a network exactly equivariant,
 per-layer measured equivariance errors, and a warning when a model runs at an inexact size."""
 
 from .measure import OUTPUT, EquivarianceErrorReport, LayerError, equivariance_error

@@ -1,4 +1,4 @@
-r"""Small p4 networks used to demonstrate and test the size rule of SPEC §5.
+r"""Small p4 networks used to demonstrate and test the size rule of docs/analysis.md.
 
 * :func:`p4cnn` — a P4CNN-like network (rot-MNIST, [AGC]/[UAE]): seven p4 layers with 3×3
   kernels and no padding, one 2×2 max-pool after layer 2, a 4×4 last layer, max over rotations
@@ -9,6 +9,14 @@ r"""Small p4 networks used to demonstrate and test the size rule of SPEC §5.
   half-pixel, the output grid stays centred).
 * :func:`small_p4_cnn` — lifting 3×3, 2×2 max-pool, group conv 3×3: needs ``n - 2`` even.
 * :func:`strided_p4_cnn` — a stride-2, 3×3, padding-1 lifting conv: needs odd ``n``.
+* :func:`functional_pool_p4_cnn` — lifting 3×3, then ``F.max_pool2d`` called in ``forward``
+  (no pooling module): the analysis traces the call, exact iff ``n`` is even.
+* :func:`hidden_stride_p4_cnn` — lifting 3×3 padding 1, then strided slicing
+  ``x[..., ::2, ::2]``, which no torch function reports: the size analysis cannot see it (it
+  predicts every size exact) while the output is only exact for odd ``n``; ``gattn check``
+  reports the disagreement as a MISMATCH (docs/analysis.md).
+* :func:`unused_pool_p4_cnn` — a 2×2 pool whose result is discarded: the rule flags odd ``n``,
+  the output stays exact — also a MISMATCH.
 
 All are returned in eval mode with random weights (seeded) and return group signals
 (``small``/``strided``) or invariants ``(B, classes)`` (``p4cnn``).
@@ -17,12 +25,20 @@ All are returned in eval mode with random weights (seeded) and return group sign
 from __future__ import annotations
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from ..groups import p4
 from ..nn import GlobalPool, GroupBatchNorm, GroupConv, GroupPool, LiftingConv, SpatialPool
 
-__all__ = ["p4cnn", "small_p4_cnn", "strided_p4_cnn"]
+__all__ = [
+    "p4cnn",
+    "small_p4_cnn",
+    "strided_p4_cnn",
+    "functional_pool_p4_cnn",
+    "hidden_stride_p4_cnn",
+    "unused_pool_p4_cnn",
+]
 
 
 def _randomise_bn(model: nn.Module, generator: torch.Generator) -> None:
@@ -84,3 +100,59 @@ def strided_p4_cnn(channels: int = 4, in_channels: int = 1, seed: int = 0) -> nn
         nn.ReLU(),
         GroupConv(g, channels, channels, 3, padding=1),
     ).eval()
+
+
+class _Lifted(nn.Module):
+    """Lifting 3×3 conv (padding 1) and a ``forward`` tail shared by the examples below."""
+
+    def __init__(self, channels: int, in_channels: int, seed: int) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.lift = LiftingConv(p4(), in_channels, channels, 3, padding=1)
+        self.pool = GlobalPool()
+
+    def tail(self, f: Tensor) -> Tensor:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(self.tail(torch.relu(self.lift(x))))
+
+
+class _FunctionalPool(_Lifted):
+    def tail(self, f: Tensor) -> Tensor:
+        b, c, h, y, w = f.shape
+        pooled = F.max_pool2d(f.reshape(b, c * h, y, w), 2)
+        return pooled.reshape(b, c, h, *pooled.shape[-2:])
+
+
+class _HiddenStride(_Lifted):
+    def tail(self, f: Tensor) -> Tensor:
+        return f[..., ::2, ::2]
+
+
+class _UnusedPool(_Lifted):
+    def __init__(self, channels: int, in_channels: int, seed: int) -> None:
+        super().__init__(channels, in_channels, seed)
+        self.unused = SpatialPool(2)
+
+    def tail(self, f: Tensor) -> Tensor:
+        self.unused(f)  # computed and thrown away: does not affect the output
+        return f
+
+
+def functional_pool_p4_cnn(channels: int = 3, in_channels: int = 1, seed: int = 0) -> nn.Module:
+    """Lifting 3×3 → ``F.max_pool2d(·, 2)`` in ``forward`` → invariant max (exact iff ``n``
+    is even)."""
+    return _FunctionalPool(channels, in_channels, seed).eval()
+
+
+def hidden_stride_p4_cnn(channels: int = 3, in_channels: int = 1, seed: int = 0) -> nn.Module:
+    """Lifting 3×3 → ``x[..., ::2, ::2]`` → invariant max: exact iff ``n`` is odd, but the
+    slicing is invisible to the size analysis (it predicts every size exact)."""
+    return _HiddenStride(channels, in_channels, seed).eval()
+
+
+def unused_pool_p4_cnn(channels: int = 3, in_channels: int = 1, seed: int = 0) -> nn.Module:
+    """Lifting 3×3 → a 2×2 pool whose result is discarded → invariant max: the output is exact
+    at every size, the size rule flags odd ``n``."""
+    return _UnusedPool(channels, in_channels, seed).eval()

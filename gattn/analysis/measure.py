@@ -1,4 +1,4 @@
-r"""Measured equivariance error, layer by layer (SPEC §5-6, [UAE]).
+r"""Measured equivariance error, layer by layer (docs/analysis.md, docs/testing.md, [UAE]).
 
 For a model :math:`\Phi`, an input :math:`x` and group elements :math:`g`, forward hooks record
 every chosen layer's output :math:`\Phi_\ell` on :math:`x` and on :math:`L_g x`, and
@@ -8,9 +8,14 @@ every chosen layer's output :math:`\Phi_\ell` on :math:`x` and on :math:`L_g x`,
     e_\ell(g) = \operatorname{mean} |L_g \Phi_\ell(x) - \Phi_\ell(L_g x)|, \qquad
     r_\ell(g) = \frac{\max |L_g \Phi_\ell(x) - \Phi_\ell(L_g x)|}{\max |L_g \Phi_\ell(x)|},
 
-with :math:`L_g` acting by the output's shape: images ``(B, C, Y, X)``, group signals
+with :math:`L_g` acting by the output's layout: images ``(B, C, Y, X)``, group signals
 ``(B, C, |H|, Y, X)`` (spatial rotation and the permutation :math:`\tilde h \mapsto h\tilde h`
-of the group axis), invariants ``(B, F)`` (unchanged). The paper's summary metric is
+of the group axis), invariants ``(B, F)`` (unchanged). A layer's own layout is recognised from
+the spatial sizes the network's activations take (seen on a dry run): channels-last images
+``(B, Y, X, C)`` and signals ``(B, |H|, Y, X, C)``, and row-major flattened positions
+``(B, Y·X, C)`` / ``(B, Y·X, |H|, C)`` (as in attention layers) are brought to the layouts above
+before the comparison. A layer whose layout is not recognised gets no number: its row says
+"n/a" and why. The paper's summary metric is
 :math:`\sum_{g \ne e} e_\ell(g)` over the non-identity grid-exact rotations
 (:meth:`EquivarianceErrorReport.summed_error`).
 
@@ -25,14 +30,21 @@ note.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from ..groups import SE2, SemidirectProduct, is_grid_exact, transform_image, transform_signal
-from ..testing import disc_mask
+from ..groups import (
+    SE2,
+    SemidirectProduct,
+    disc_mask,
+    is_grid_exact,
+    transform_image,
+    transform_signal,
+)
+from .sizes import trace_spatial_layers
 
 __all__ = ["LayerError", "EquivarianceErrorReport", "equivariance_error", "OUTPUT"]
 
@@ -53,6 +65,8 @@ class LayerError:
         interpolated: whether the element needs interpolation (reported separately).
         mean_abs, max_abs, relative, relative_mean: the errors (``None`` if undefined).
         note: why an error is undefined.
+        layout: the axes of the output as compared, e.g. ``"B,C,|H|,Y,X"`` or
+            ``"B,Y*X,|H|,C"`` (flattened positions); ``"?"`` if not recognised.
     """
 
     layer: str
@@ -66,6 +80,7 @@ class LayerError:
     relative: float | None = None
     relative_mean: float | None = None
     note: str = ""
+    layout: str = ""
 
 
 @dataclass
@@ -110,13 +125,30 @@ class EquivarianceErrorReport:
         sel = self._select(layer, interpolated)
         return max((e.relative for e in sel), default=0.0)  # type: ignore[type-var]
 
-    def summed_error(self, layer: str) -> float:
-        r""":math:`\sum_{g\ne e} \operatorname{mean}|L_g\Phi(x) - \Phi(L_g x)|` over the
-        non-identity grid-exact elements ([UAE]'s metric)."""
+    def _non_identity(self, layer: str) -> list[LayerError]:
         ids = {lab for lab, ident in self._identity.items() if ident}
-        return float(
-            sum(e.mean_abs for e in self._select(layer, False) if e.element not in ids)  # type: ignore[misc]
-        )
+        return [
+            e
+            for e in self.entries
+            if e.layer == layer and not e.interpolated and e.element not in ids
+        ]
+
+    def summed_error(self, layer: str) -> float | None:
+        r""":math:`\sum_{g\ne e} \operatorname{mean}|L_g\Phi(x) - \Phi(L_g x)|` over the
+        non-identity grid-exact elements ([UAE]'s metric).
+
+        Returns:
+            The sum over the elements measured at ``layer``; ``None`` if none was (layout not
+            recognised, no non-identity element, ...).
+        """
+        measured = [e.mean_abs for e in self._non_identity(layer) if e.mean_abs is not None]
+        return float(sum(measured)) if measured else None
+
+    def output_error(self) -> float | None:
+        """Largest relative error of the model's output (:data:`OUTPUT`) over the non-identity
+        grid-exact elements; ``None`` if no such element could be measured there."""
+        measured = [e.relative for e in self._non_identity(OUTPUT) if e.relative is not None]
+        return max(measured) if measured else None
 
     _identity: dict[str, bool] = field(default_factory=dict, repr=False)
 
@@ -134,9 +166,13 @@ class EquivarianceErrorReport:
 
     def __str__(self) -> str:
         out = [
-            f"equivariance error under {self.group}, input {tuple(self.input_shape)} "
-            f"{self.dtype}: relative error max|L_g F(x) - F(L_g x)| / max|L_g F(x)|"
+            f"equivariance error under {self.group}, input {tuple(self.input_shape)} {self.dtype}",
+            "  per element: relative error max|L_g F(x) - F(L_g x)| / max|L_g F(x)|, "
+            "each layer compared in its own layout",
+            "  last column: mean|L_g F(x) - F(L_g x)| summed over the non-identity elements g "
+            "([UAE]'s metric); (k/n): only k of the n elements measurable",
         ]
+        notes: dict[str, str] = {}
         for interp, title in ((False, "grid-exact elements"), (True, "interpolated (disc)")):
             labels = [
                 lab
@@ -145,10 +181,12 @@ class EquivarianceErrorReport:
             ]
             if not labels:
                 continue
-            head = ["layer", "shape", *labels] + ([] if interp else ["sum mean|err| g!=e"])
+            head = ["layer", "shape", "layout", *labels]
+            if not interp:
+                head.append("summed mean error, g != e")
             rows = []
             for name in self.layers:
-                row = [name, ""]
+                row = [name, "", ""]
                 for lab in labels:
                     e = next(
                         (x for x in self.entries if x.layer == name and x.element == lab), None
@@ -157,13 +195,29 @@ class EquivarianceErrorReport:
                         row.append("")
                         continue
                     row[1] = "x".join(str(v) for v in e.shape)
-                    row.append("n/a" if e.relative is None else f"{e.relative:.2e}")
+                    row[2] = e.layout
+                    if e.relative is None:
+                        row.append("n/a")
+                        notes.setdefault(name, e.note)
+                    else:
+                        row.append(f"{e.relative:.2e}")
                 if not interp:
-                    row.append(f"{self.summed_error(name):.2e}")
+                    total = self.summed_error(name)
+                    group = self._non_identity(name)
+                    k = sum(e.mean_abs is not None for e in group)
+                    cell = "n/a" if total is None else f"{total:.2e}"
+                    if total is not None and k < len(group):
+                        cell += f" ({k}/{len(group)})"
+                    row.append(cell)
                 rows.append(row)
             widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
             out.append(f"-- {title}")
-            out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [head, *rows]]
+            out += [
+                "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]
+            ]
+        if notes:
+            out.append("-- n/a: not measurable")
+            out += [f"{name}: {note}" for name, note in notes.items()]
         return "\n".join(out)
 
 
@@ -245,6 +299,71 @@ def _resolve(
                 f"a group element Tensor, got {type(el).__name__}: {el!r}"
             )
     return out
+
+
+_Canon = Callable[[Tensor], Tensor]
+
+
+def _layout(
+    y: Tensor, sizes: set[tuple[int, int]], order: int | None
+) -> tuple[_Canon | None, str, str]:
+    """How to bring ``y`` to ``(B, F)``, ``(B, C, Y, X)`` or ``(B, C, |H|, Y, X)``.
+
+    Args:
+        y: a layer output.
+        sizes: the spatial sizes ``(Y, X)`` the network's activations take.
+        order: :math:`|H|` (``None`` for an infinite stabiliser).
+
+    Returns:
+        ``(canonicalise or None, layout label, note)``; the note says why the layout is not
+        recognised.
+    """
+    shape = tuple(int(v) for v in y.shape)
+    flat = {a * b: (a, b) for a, b in sizes}
+    unique = {n: hw for n, hw in flat.items() if sum(a * b == n for a, b in sizes) == 1}
+    if y.dim() == 2:
+        return (lambda t: t), "B,F", ""
+    if y.dim() == 3 and shape[1] in unique:  # (B, Y*X, C)
+        hy, hx = unique[shape[1]]
+        return (lambda t: t.reshape(t.shape[0], hy, hx, -1).permute(0, 3, 1, 2)), "B,Y*X,C", ""
+    if y.dim() == 4:
+        if shape[2:] in sizes:
+            return (lambda t: t), "B,C,Y,X", ""
+        if shape[1:3] in sizes:
+            return (lambda t: t.permute(0, 3, 1, 2)), "B,Y,X,C", ""
+        if order is not None and shape[2] == order and shape[1] in unique:  # (B, Y*X, |H|, C)
+            hy, hx = unique[shape[1]]
+
+            def canon(t: Tensor) -> Tensor:
+                return t.reshape(t.shape[0], hy, hx, order, -1).permute(0, 4, 3, 1, 2)
+
+            return canon, "B,Y*X,|H|,C", ""
+    if y.dim() == 5 and order is not None:
+        if shape[2] == order and shape[3:] in sizes:
+            return (lambda t: t), "B,C,|H|,Y,X", ""
+        if shape[1] == order and shape[2:4] in sizes:
+            return (lambda t: t.permute(0, 4, 1, 2, 3)), "B,|H|,Y,X,C", ""
+    known = ", ".join(f"{a}x{b}" for a, b in sorted(sizes))
+    return (
+        None,
+        "?",
+        f"layout of shape {'x'.join(map(str, shape))} not recognised (no group axis of size "
+        f"{order} and spatial size among {known} where the comparison expects them)",
+    )
+
+
+def _spatial_sizes(model: nn.Module, x: Tensor) -> set[tuple[int, int]]:
+    """The input's ``(Y, X)`` and every size seen at a spatial layer on a dry run."""
+    sizes = {(int(x.shape[-2]), int(x.shape[-1]))}
+    try:
+        calls = trace_spatial_layers(model, x[:1])
+    except Exception:  # noqa: BLE001 - the measurement itself reports failures of the model
+        return sizes
+    for _, incoming, outgoing in calls:
+        sizes.add(tuple(incoming))  # type: ignore[arg-type]
+        if outgoing is not None:
+            sizes.add(tuple(outgoing))  # type: ignore[arg-type]
+    return sizes
 
 
 def _act(
@@ -356,7 +475,10 @@ def equivariance_error(
         names = set(layers)
     size = (int(x.shape[-2]), int(x.shape[-1]))
     els = _resolve(group, elements, size)
+    sizes = _spatial_sizes(model, x)
+    order = group.stabiliser.order if group.stabiliser.is_finite else None
     reference = _record(model, names, x)
+    layouts = {name: _layout(y, sizes, order) for name, y in reference.items()}
     mask_in = disc_mask(*size, device=x.device, dtype=x.dtype)
     masked_ref: dict[str, Tensor] | None = None
     report = EquivarianceErrorReport(
@@ -378,11 +500,20 @@ def equivariance_error(
             )
         gx, _ = _act(group, el, xin, not el.interpolated)
         moved = _record(model, names, gx)  # type: ignore[arg-type]
-        for name, y in base.items():
+        for name, raw in base.items():
+            canon, label, why = layouts.get(name, (None, "?", "layer not recorded"))
+            y = canon(raw) if canon is not None else raw
             kind = {2: "invariant", 4: "image", 5: "signal"}.get(y.dim(), "other")
-            entry = LayerError(name, kind, tuple(y.shape), el.label, el.angle, el.interpolated)
+            entry = LayerError(
+                name, kind, tuple(raw.shape), el.label, el.angle, el.interpolated, layout=label
+            )
             report.entries.append(entry)
+            if canon is None:
+                entry.note = why
+                continue
             lhs = moved.get(name)
+            if lhs is not None:
+                lhs = canon(lhs) if lhs.shape == raw.shape else None
             rhs, note = _act(group, el, y, not el.interpolated)
             if rhs is None or lhs is None or lhs.shape != rhs.shape:
                 entry.note = note or "layer output missing or shape changed under L_g"

@@ -1,4 +1,4 @@
-r"""Which input sizes keep a network exactly equivariant (SPEC §5, [UAE]).
+r"""Which input sizes keep a network exactly equivariant (docs/analysis.md, [UAE]).
 
 A layer with kernel :math:`k`, stride :math:`s`, padding :math:`p` and dilation :math:`d`
 (effective kernel :math:`k' = d(k-1)+1`) reads the windows starting at :math:`0, s, 2s, \dots`
@@ -16,19 +16,29 @@ effective kernel, which pads one pixel more on the right/bottom. Adaptive pools 
 for every size and reset the size to their ``output_size``; a layer that outputs invariants
 (``(B, F)``) ends the spatial chain.
 
-The layers are found by forward hooks on a dry run with a small input (execution order); if the
-dry run fails, the module registration order is used instead (``SizeReport.order`` says which).
-Sizes are then propagated arithmetically along that chain — for each axis separately, so
-non-square inputs ``(height, width)`` are supported.
+The layers are found on a dry run with a small input (execution order): forward hooks see the
+*modules* with window attributes, and a :class:`torch.overrides.TorchFunctionMode` sees the
+*functional* windowed calls made outside them (``F.max_pool2d``, ``F.avg_pool2d``, strided
+``F.conv2d``, ``F.unfold``, adaptive pools, ...). The same mode follows the data flow, so each
+layer knows which earlier layer (or the input) produced its input — branches such as the
+shortcut of a residual block get their own size. Subsampling that no torch function reports
+(strided slicing ``x[..., ::2, ::2]``, ``as_strided``, ``Tensor.unfold``) is not seen; ``gattn
+check`` catches it by comparing the prediction with the measured error (docs/analysis.md). If
+the dry run fails, the module registration order is used instead (``SizeReport.order`` says
+which) and functional calls are not seen. Sizes are then propagated arithmetically along the
+layers — for each axis separately, so non-square inputs ``(height, width)`` are supported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 
 from ..inference import dry_run
 
@@ -78,6 +88,9 @@ class LayerSpec:
         kind: ``"window"`` (conv/pool arithmetic), ``"adaptive"`` (size reset to
             ``output_size``) or ``"global"`` (invariant output, ends the chain).
         output_size: for adaptive layers.
+        source: index (in the layer list) of the layer whose output this layer reads, ``-1``
+            for the model's input, ``None`` for "the previous layer in the list" (a plain
+            chain, e.g. the registration-order fallback).
     """
 
     name: str
@@ -90,6 +103,7 @@ class LayerSpec:
     same_asymmetric: bool = False
     kind: str = "window"
     output_size: Size | None = None
+    source: int | None = None
 
     @property
     def effective_kernel(self) -> Size:
@@ -113,11 +127,35 @@ def _spec_of(name: str, module: nn.Module) -> LayerSpec | None:
         return LayerSpec(name, type(module).__name__, kind="adaptive", output_size=size)
     if not all(hasattr(module, a) for a in ("kernel_size", "stride", "padding")):
         return None
-    k = _pair(module.kernel_size, "kernel_size", layer)
     stride = module.stride if module.stride is not None else module.kernel_size
+    return _window_spec(
+        name,
+        type(module).__name__,
+        module.kernel_size,
+        stride,
+        module.padding,
+        getattr(module, "dilation", 1),
+        bool(getattr(module, "ceil_mode", False)),
+    )
+
+
+def _window_spec(
+    name: str,
+    kind: str,
+    kernel_size: object,
+    stride: object,
+    padding: object,
+    dilation: object,
+    ceil_mode: bool,
+    source: int | None = None,
+) -> LayerSpec:
+    """A windowed :class:`LayerSpec` from torch-style arguments (ints, pairs or triples,
+    ``padding`` also ``"same"``/``"valid"``)."""
+    layer = f"{kind} {name!r}"
+    k = _pair(kernel_size, "kernel_size", layer)
     s = _pair(stride, "stride", layer)
-    d = _pair(getattr(module, "dilation", 1), "dilation", layer)
-    pad = module.padding
+    d = _pair(dilation, "dilation", layer)
+    pad = padding
     asym = False
     if isinstance(pad, str):
         if pad == "valid":
@@ -134,13 +172,14 @@ def _spec_of(name: str, module: nn.Module) -> LayerSpec | None:
         p = _pair(pad, "padding", layer)
     return LayerSpec(
         name,
-        type(module).__name__,
+        kind,
         kernel_size=k,
         stride=s,
         padding=p,
         dilation=d,
-        ceil_mode=bool(getattr(module, "ceil_mode", False)),
+        ceil_mode=ceil_mode,
         same_asymmetric=asym,
+        source=source,
     )
 
 
@@ -160,64 +199,220 @@ def spatial_layers(model: nn.Module) -> list[LayerSpec]:
     return specs
 
 
+# functional windowed calls the tracer records: torch function -> (kind, argument names)
+_CONV = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_MAXPOOL = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+_AVGPOOL = ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+_LPPOOL = ("input", "norm_type", "kernel_size", "stride", "ceil_mode")
+_ADAPTIVE = ("input", "output_size", "return_indices")
+_UNFOLD = ("input", "kernel_size", "dilation", "padding", "stride")
+
+
+def _functional_table() -> dict[Callable, tuple[str, str, tuple[str, ...]]]:
+    entries = [
+        ("conv2d", "conv", _CONV),
+        ("conv3d", "conv", _CONV),
+        ("max_pool2d", "pool", _MAXPOOL),
+        ("max_pool3d", "pool", _MAXPOOL),
+        ("max_pool2d_with_indices", "pool", _MAXPOOL),
+        ("max_pool3d_with_indices", "pool", _MAXPOOL),
+        ("avg_pool2d", "pool", _AVGPOOL),
+        ("avg_pool3d", "pool", _AVGPOOL),
+        ("lp_pool2d", "lppool", _LPPOOL),
+        ("lp_pool3d", "lppool", _LPPOOL),
+        ("adaptive_max_pool2d", "adaptive", _ADAPTIVE),
+        ("adaptive_avg_pool2d", "adaptive", _ADAPTIVE),
+        ("adaptive_max_pool3d", "adaptive", _ADAPTIVE),
+        ("adaptive_avg_pool3d", "adaptive", _ADAPTIVE),
+        ("unfold", "unfold", _UNFOLD),
+    ]
+    table: dict[Callable, tuple[str, str, tuple[str, ...]]] = {}
+    for name, kind, params in entries:
+        for owner in (F, torch):
+            fn = getattr(owner, name, None)
+            if callable(fn):
+                table.setdefault(fn, (name, kind, params))
+    return table
+
+
+_FUNCTIONAL = _functional_table()
+
+
+def _functional_spec(
+    name: str,
+    fname: str,
+    kind: str,
+    params: tuple[str, ...],
+    args: tuple,
+    kwargs: dict,
+    out: object,
+) -> LayerSpec | None:
+    """The :class:`LayerSpec` of one functional windowed call, or ``None`` if it is not a
+    plane (2-d or 3-d with the plane last) operation on an activation."""
+    bound = dict(zip(params, args))
+    bound.update(kwargs)
+    x = bound.get("input")
+    y = out[0] if isinstance(out, (tuple, list)) and out else out
+    if not isinstance(x, Tensor) or x.dim() < 3 or not isinstance(y, Tensor):
+        return None
+    label = f"F.{fname}"
+    if kind == "adaptive":
+        if y.dim() < 3:
+            return None
+        hw = (int(y.shape[-2]), int(y.shape[-1]))
+        return LayerSpec(name, label, kind="adaptive", output_size=hw)
+    if kind == "conv":
+        weight = bound.get("weight")
+        if not isinstance(weight, Tensor) or weight.dim() < 4:
+            return None
+        k: object = tuple(int(v) for v in weight.shape[-2:])
+        stride, padding = bound.get("stride", 1), bound.get("padding", 0)
+        dilation, ceil = bound.get("dilation", 1), False
+    else:
+        k = bound.get("kernel_size")
+        stride = bound.get("stride")
+        if stride is None or (isinstance(stride, Sequence) and len(stride) == 0):
+            stride = k if kind != "unfold" else 1
+        padding = bound.get("padding", 0)
+        dilation = bound.get("dilation", 1)
+        ceil = bool(bound.get("ceil_mode", False))
+    return _window_spec(name, label, k, stride, padding, dilation, ceil)
+
+
+class _Tracer(TorchFunctionMode):
+    """Follows the data flow of one forward pass: every tensor derived from the input carries
+    the index of the last spatial layer it came through (``-1``: the input itself), and
+    functional windowed calls made outside spatial modules are recorded as layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.origin: dict[int, tuple[Tensor, int]] = {}
+        self.calls: list[tuple[LayerSpec, Size, Size | None]] = []
+        self.stack: list[str] = []  # names of the running modules
+        self.active = 0  # spatial modules currently running
+        self.counts: dict[str, int] = {}
+
+    def source(self, obj: object) -> int | None:
+        best = None
+        for leaf in tree_flatten(obj)[0]:
+            if isinstance(leaf, Tensor):
+                hit = self.origin.get(id(leaf))
+                if hit is not None and hit[0] is leaf:
+                    best = hit[1] if best is None else max(best, hit[1])
+        return best
+
+    def mark(self, obj: object, source: int) -> None:
+        for leaf in tree_flatten(obj)[0]:
+            if isinstance(leaf, Tensor):
+                self.origin[id(leaf)] = (leaf, source)
+
+    def unique(self, name: str) -> str:
+        n = self.counts.get(name, 0) + 1
+        self.counts[name] = n
+        return name if n == 1 else f"{name}#{n}"
+
+    def add(self, spec: LayerSpec, source: int, inp: Tensor, out: object) -> int:
+        out_hw = tuple(out.shape[-2:]) if isinstance(out, Tensor) and out.dim() >= 3 else None
+        if spec.type == "F.unfold":  # (B, C k k, L): the output is not a plane
+            out_hw = None
+        spec = LayerSpec(**{**asdict(spec), "source": source})
+        self.calls.append((spec, tuple(inp.shape[-2:]), out_hw))  # type: ignore[arg-type]
+        return len(self.calls) - 1
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        source = self.source((args, kwargs))
+        if source is None:  # not derived from the input (weights, masks, constants)
+            return out
+        try:
+            entry = _FUNCTIONAL.get(func)
+        except TypeError:  # unhashable callable
+            entry = None
+        if entry is not None and self.active == 0:
+            fname, kind, params = entry
+            owner = self.stack[-1] if self.stack else ""
+            name = self.unique(f"{owner}.{fname}()" if owner else f"{fname}()")
+            spec = _functional_spec(name, fname, kind, params, tuple(args), kwargs, out)
+            inp = args[0] if args else kwargs.get("input")
+            if spec is not None and isinstance(inp, Tensor):
+                y = out[0] if isinstance(out, (tuple, list)) else out
+                source = self.add(spec, source, inp, y)
+        self.mark(out, source)
+        return out
+
+
 def trace_spatial_layers(model: nn.Module, x: Tensor) -> list[tuple[LayerSpec, Size, Size | None]]:
-    """Dry-run ``model(x)`` with forward hooks and list the outermost spatial layers in execution
-    order (first call of each), plus layers whose output is an invariant ``(B, F)``.
+    """Dry-run ``model(x)`` and list its spatial layers in execution order: the outermost
+    modules with window attributes (forward hooks), the functional windowed calls made outside
+    them (``F.max_pool2d``, ``F.conv2d``, ... seen by a :class:`torch.overrides.TorchFunctionMode`)
+    and the layers whose output is an invariant ``(B, F)``. Each call is one entry (a module run
+    twice appears as ``name`` and ``name#2``); each entry's ``spec.source`` is the entry whose
+    output it reads (``-1``: the input), found by following the data flow.
 
     The model is run in eval mode under ``torch.no_grad()`` (BatchNorm statistics untouched) and
     its training flags are restored.
 
+    Args:
+        model: the network.
+        x: a dry-run input.
+
     Returns:
         ``[(spec, incoming (H, W), outgoing (H, W) or None for invariants), ...]``.
     """
-    calls: list[tuple[LayerSpec, Size, Size | None]] = []
-    outer_stack: list[bool] = []  # per running hooked module: was it outermost?
-    active = [0]  # number of spatial layers currently running
-    seen: set[str] = set()
+    tracer = _Tracer()
+    outer_stack: list[bool] = []  # per running spatial module: is it outermost?
     handles = []
 
-    def pre(spec: LayerSpec | None):
+    def pre(name: str, spec: LayerSpec | None):
         def hook(module, args):
-            outer_stack.append(active[0] == 0)
+            tracer.stack.append(name)
             if spec is not None:
-                active[0] += 1
+                outer_stack.append(tracer.active == 0)
+                tracer.active += 1
 
         return hook
 
-    def post(name: str, spec: LayerSpec | None):
+    def post(name: str, spec: LayerSpec | None, leaf: bool):
         def hook(module, args, output):
-            outer = outer_stack.pop()
+            if tracer.stack:
+                tracer.stack.pop()
+            outer = True
             if spec is not None:
-                active[0] -= 1
+                outer = outer_stack.pop()
+                tracer.active -= 1
+            if not outer or tracer.active > 0:
+                return
             inp = args[0] if args and isinstance(args[0], Tensor) else None
-            if not outer or name in seen or inp is None or inp.dim() < 4:
+            if inp is None or inp.dim() < 4 or not isinstance(output, Tensor):
                 return
-            if not isinstance(output, Tensor):
+            source = tracer.source(inp)
+            if source is None:
                 return
             if spec is not None:
-                seen.add(name)
-                out_hw = tuple(output.shape[-2:]) if output.dim() >= 4 else None
-                calls.append((spec, tuple(inp.shape[-2:]), out_hw))  # type: ignore[arg-type]
-            elif output.dim() == 2:
-                seen.add(name)
-                inv = LayerSpec(name, type(module).__name__, kind="global")
-                calls.append((inv, tuple(inp.shape[-2:]), None))  # type: ignore[arg-type]
+                index = tracer.add(
+                    LayerSpec(**{**asdict(spec), "name": tracer.unique(name)}), source, inp, output
+                )
+                tracer.mark(output, index)
+            elif leaf and output.dim() == 2:
+                inv = LayerSpec(tracer.unique(name), type(module).__name__, kind="global")
+                tracer.mark(output, tracer.add(inv, source, inp, None))
 
         return hook
 
     for name, module in model.named_modules():
         spec = _spec_of(name, module)
         leaf = next(iter(module.children()), None) is None
-        if spec is None and not leaf:
-            continue
-        handles.append(module.register_forward_pre_hook(pre(spec)))
-        handles.append(module.register_forward_hook(post(name, spec)))
+        handles.append(module.register_forward_pre_hook(pre(name, spec)))
+        handles.append(module.register_forward_hook(post(name, spec, leaf)))
     try:
-        dry_run(model, x)
+        with tracer:
+            tracer.mark(x, -1)
+            dry_run(model, x)
     finally:
         for h in handles:
             h.remove()
-    return calls
+    return tracer.calls
 
 
 def _step_axis(n: int, spec: LayerSpec, axis: int) -> tuple[int | None, bool, str]:
@@ -254,6 +449,7 @@ class LayerStep:
     ceil_mode: bool
     exact: bool
     reason: str = ""
+    kind: str = "window"
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -262,33 +458,65 @@ class LayerStep:
 
 def propagate(specs: Sequence[LayerSpec], size: int | Size) -> list[LayerStep]:
     r"""Propagate ``size`` through ``specs`` (in order), checking
-    :math:`(n + 2p - k') \bmod s = 0` on each axis at each layer. Stops after the first layer
-    the input is too small for, or at a global (invariant) layer."""
+    :math:`(n + 2p - k') \bmod s = 0` on each axis at each layer. Each layer reads the output
+    of ``spec.source`` (the input for ``-1``, the previous layer for ``None``). Stops after the
+    first layer the input is too small for, and at a global (invariant) layer of a plain chain.
+
+    Args:
+        specs: the layers, e.g. ``exact_input_sizes(model).layers``.
+        size: the input size, an int (square) or ``(height, width)``.
+
+    Returns:
+        One :class:`LayerStep` per layer reached.
+
+    Raises:
+        TypeError, ValueError: a malformed ``size``, or a ``source`` that is not an earlier
+            layer.
+    """
     hw = _as_size(size, "size")
     steps: list[LayerStep] = []
-    for spec in specs:
+    outs: list[Size | None] = []
+    for i, spec in enumerate(specs):
+        if spec.source is None:
+            incoming = outs[-1] if outs else hw
+            if incoming is None:  # a plain chain ended at an invariant
+                break
+        elif spec.source == -1:
+            incoming = hw
+        elif 0 <= spec.source < i:
+            incoming = outs[spec.source]
+            if incoming is None:
+                break
+        else:
+            raise ValueError(
+                f"layer {spec.name!r}: source must be -1 or an earlier layer index, got "
+                f"{spec.source} at position {i}"
+            )
         if spec.kind == "global":
-            steps.append(_step(spec, hw, None, True, "invariant output ends the spatial chain"))
-            break
+            steps.append(
+                _step(spec, incoming, None, True, "invariant output ends the spatial chain")
+            )
+            outs.append(None)
+            continue
         if spec.kind == "adaptive":
             assert spec.output_size is not None
-            steps.append(_step(spec, hw, spec.output_size, True, ""))
-            hw = spec.output_size
+            steps.append(_step(spec, incoming, spec.output_size, True, ""))
+            outs.append(spec.output_size)
             continue
-        outs, exact, reasons = [], True, []
+        parts, exact, reasons = [], True, []
         for axis, label in ((0, "height"), (1, "width")):
-            o, ok, why = _step_axis(hw[axis], spec, axis)
-            outs.append(o)
+            o, ok, why = _step_axis(incoming[axis], spec, axis)
+            parts.append(o)
             if not ok:
                 exact = False
                 reasons.append(f"{label}: {why}")
         if spec.ceil_mode and not exact:
             reasons.append("ceil_mode adds a cut window on the right/bottom")
-        out = None if None in outs else (int(outs[0]), int(outs[1]))
-        steps.append(_step(spec, hw, out, exact, "; ".join(reasons)))
+        out = None if None in parts else (int(parts[0]), int(parts[1]))  # type: ignore[arg-type]
+        steps.append(_step(spec, incoming, out, exact, "; ".join(reasons)))
         if out is None:
             break
-        hw = out
+        outs.append(out)
     return steps
 
 
@@ -305,6 +533,7 @@ def _step(spec: LayerSpec, hw: Size, out: Size | None, exact: bool, reason: str)
         spec.ceil_mode,
         exact,
         reason,
+        spec.kind,
     )
 
 
@@ -346,7 +575,8 @@ class SizeExplanation:
         }
 
     def __str__(self) -> str:
-        lines = [f"input {self.size[0]}x{self.size[1]}: {'EXACT' if self.exact else 'NOT exact'}"]
+        verdict = "EXACT" if self.exact else "NOT exact"
+        lines = [f"input {self.size[0]}x{self.size[1]}: size rule predicts {verdict}"]
         lines.append(_steps_table(self.steps))
         if self.breaking is not None:
             b = self.breaking
@@ -465,15 +695,17 @@ class SizeReport:
 
     def __str__(self) -> str:
         ex = self.exact
+        kinds = "modules and functional calls" if self.order == "execution" else "modules"
         shown = ", ".join(_fmt(s) for s in ex[:30]) + (", ..." if len(ex) > 30 else "")
         return (
-            f"{len(self.layers)} spatial layers ({self.order} order); "
+            f"{len(self.layers)} spatial layers ({kinds}, {self.order} order); "
             f"{len(ex)}/{len(self.sizes)} candidate sizes exact: {shown}"
         )
 
 
 def _valid(steps: Sequence[LayerStep]) -> bool:
-    return not steps or steps[-1].outgoing is not None or steps[-1].reason.startswith("invariant")
+    """Whether the input was large enough for every layer reached."""
+    return all(s.outgoing is not None or s.kind == "global" for s in steps)
 
 
 def _safe_exact(report: SizeReport, size: int | Size) -> bool:
@@ -501,7 +733,9 @@ def _dry_input(model: nn.Module, input_shape_hint: Sequence[int] | None) -> list
                 f"input_shape_hint must be (C, Y, X), (B, C, Y, X) or (B, C, |H|, Y, X), "
                 f"got {input_shape_hint!r}"
             )
-        return [torch.zeros(shape)]
+        # the hinted size first, then the default sizes with the hinted leading axes
+        others = [n for n in (28, 32, 64, 96, 128, 224) if (n, n) != shape[-2:]]
+        return [torch.zeros(shape)] + [torch.zeros(*shape[:-2], n, n) for n in others]
     c = _first_channels(model)
     return [torch.zeros(1, c, n, n) for n in (28, 32, 64, 96, 128, 224)]
 
@@ -520,14 +754,25 @@ def _layers_for(
             errors.append(f"{tuple(x.shape)}: {type(exc).__name__}: {exc}")
             continue
         specs = [c[0] for c in calls]
-        steps = propagate(specs, tuple(x.shape[-2:]))
-        observed = [c[1] for c in calls]
+        steps = propagate(specs, tuple(int(v) for v in x.shape[-2:]))  # type: ignore[arg-type]
+        # outgoing sizes are compared where the output is a plane (not invariants, F.unfold)
+        predicted = [
+            (s.incoming, s.outgoing if c[2] is not None else None) for s, c in zip(steps, calls)
+        ]
+        observed = [(c[1], c[2]) for c in calls]
         note = ""
-        if [s.incoming for s in steps] != observed[: len(steps)]:
+        if predicted != observed:
+            wrong = [
+                f"{c[0].name or '<model>'}: predicted {p[0]} -> {p[1]}, seen {o[0]} -> {o[1]}"
+                for c, p, o in zip(calls, predicted, observed)
+                if p != o
+            ]
+            if len(predicted) != len(observed):
+                wrong.append(f"{len(predicted)} layers reached, {len(observed)} seen")
             note = (
-                "the arithmetic size chain does not reproduce the sizes seen in the dry run "
-                f"(predicted {[s.incoming for s in steps]}, seen {observed}); the model is not a "
-                "plain chain of windowed layers, treat the prediction with care"
+                f"the size arithmetic does not reproduce the sizes seen in the dry run at "
+                f"{x.shape[-2]}x{x.shape[-1]} ({'; '.join(wrong[:3])}); the model resizes its "
+                "activations by means the analysis does not model, treat the prediction with care"
             )
         return specs, "execution", note
     return (

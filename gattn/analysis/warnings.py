@@ -8,6 +8,8 @@ warning with the standard :mod:`warnings` machinery, e.g.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Sequence
 
@@ -23,8 +25,29 @@ _SPECS = "_gattn_size_specs"
 _BUSY = "_gattn_size_check_busy"
 
 
+_INTERNAL = tuple(
+    os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+    for m in (torch, sys.modules[__name__.split(".")[0]])
+    if getattr(m, "__file__", None)
+)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in this function's caller) of the first
+    frame outside torch and gattn: the user's model call or :func:`warn_if_inexact` call."""
+    frame = sys._getframe(1)  # the caller, which calls warnings.warn: stacklevel 1
+    level = 1
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_INTERNAL):
+            return level
+        frame = frame.f_back
+        level += 1
+    return 1
+
+
 class EquivarianceWarning(UserWarning):
-    """The input size breaks exact equivariance at a subsampling layer (SPEC §5)."""
+    """The input size breaks exact equivariance at a subsampling layer (docs/analysis.md)."""
 
 
 def _specs(module: nn.Module, input_shape: Sequence[int]) -> list[LayerSpec]:
@@ -88,7 +111,8 @@ def warn_if_inexact(
     )
     if strict:
         raise ValueError(msg)
-    warnings.warn(msg, EquivarianceWarning, stacklevel=3)
+    # attributed to the user's line (the model call or this call), not to torch or gattn
+    warnings.warn(msg, EquivarianceWarning, stacklevel=_user_stacklevel())
     return why
 
 

@@ -1,8 +1,15 @@
-"""``gattn check MODEL --size N``: per-layer size exactness (SPEC §5), measured equivariance
-errors on a random float64 input, and the nearest exact sizes.
+"""``gattn check MODEL --size N``: per-layer size exactness (docs/analysis.md), measured
+equivariance errors on a random float64 input, and the nearest exact sizes.
 
 MODEL is a zoo name (``gattn.models.get_model(name)``) or an import path
 ``package.module:factory`` called with no arguments.
+
+The verdict combines the size rule's prediction with the measured relative error of the
+model's output over the non-identity grid-exact elements: EXACT (exit 0) only when both say
+exact (error <= --tol), NOT exact (exit 1) when both say inexact, MISMATCH (exit 3) when they
+disagree — a subsampling step the analysis cannot see, or a layer that is not equivariant. Exit 2:
+bad arguments. Without a measurable output error (e.g. a group with no rotation) the verdict is
+the prediction, marked as unmeasured.
 """
 
 from __future__ import annotations
@@ -11,11 +18,15 @@ import argparse
 import importlib
 import json
 import sys
+import warnings
 
 import torch
 from torch import nn
 
-__all__ = ["register", "run", "load_model"]
+__all__ = ["register", "run", "load_model", "verdict", "EXIT_CODES"]
+
+EXIT_CODES = {"EXACT": 0, "NOT exact": 1, "MISMATCH": 3}
+"""Exit code of each verdict (2: bad arguments)."""
 
 
 def load_model(spec: str) -> nn.Module:
@@ -75,25 +86,70 @@ def _channels(model: nn.Module) -> int:
     return 1
 
 
+def verdict(predicted: bool, measured: float | None, tol: float) -> tuple[str, str]:
+    """Combine the size rule's prediction with the measured output error.
+
+    Args:
+        predicted: whether the size rule predicts exact equivariance.
+        measured: the largest relative output error over the non-identity grid-exact elements,
+            ``None`` if none could be measured.
+        tol: the largest relative error that counts as exact.
+
+    Returns:
+        ``(verdict, explanation)`` with verdict ``"EXACT"``, ``"NOT exact"`` or ``"MISMATCH"``
+        (see :data:`EXIT_CODES`).
+    """
+    rule = "the size rule predicts " + ("exact" if predicted else "NOT exact")
+    if measured is None:
+        return (
+            "EXACT" if predicted else "NOT exact",
+            f"{rule}; the output error is not measured (no non-identity grid-exact element, "
+            "or the output layout is not recognised)",
+        )
+    within = measured <= tol
+    cmp = "<=" if within else ">"
+    meas = f"the measured output error {measured:.2e} {cmp} tolerance {tol:.1e}"
+    if predicted and within:
+        return "EXACT", f"{rule} and {meas}"
+    if not predicted and not within:
+        return "NOT exact", f"{rule} and {meas}"
+    hint = (
+        "a subsampling step the analysis does not see (e.g. strided slicing), or a layer "
+        "that is not equivariant"
+        if predicted
+        else "the subsampling layer the rule flags does not affect the output"
+    )
+    return "MISMATCH", f"prediction and measurement disagree: {rule}, but {meas} ({hint})"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Execute ``gattn check``; returns the exit code (0 exact, 1 inexact, 2 error)."""
-    from ..analysis import equivariance_error, exact_input_sizes
+    """Execute ``gattn check``; returns the exit code (0 EXACT, 1 NOT exact, 2 bad arguments,
+    3 MISMATCH between prediction and measurement)."""
+    from ..analysis import EquivarianceWarning, equivariance_error, exact_input_sizes
 
     try:
-        model = load_model(args.model).eval().double()
-        group = _group(args.group, model)
         n = args.size
         if n < 1:
             raise ValueError(f"--size must be a positive integer, got {n}")
-        channels = args.channels or _channels(model)
-        sizes = exact_input_sizes(model, input_shape_hint=(1, channels, n, n))
-        why = sizes.explain(n)
-        gen = torch.Generator().manual_seed(args.seed)
-        x = torch.randn(2, channels, n, n, generator=gen, dtype=torch.float64)
-        errors = equivariance_error(model, x, group)
+        tol = args.tol
+        if not tol > 0:
+            raise ValueError(f"--tol must be a positive number, got {tol}")
+        with warnings.catch_warnings():
+            # this command reports the size problem itself, with the measured errors
+            warnings.simplefilter("ignore", EquivarianceWarning)
+            model = load_model(args.model).eval().double()
+            group = _group(args.group, model)
+            channels = args.channels or _channels(model)
+            sizes = exact_input_sizes(model, input_shape_hint=(1, channels, n, n))
+            why = sizes.explain(n)
+            gen = torch.Generator().manual_seed(args.seed)
+            x = torch.randn(2, channels, n, n, generator=gen, dtype=torch.float64)
+            errors = equivariance_error(model, x, group)
     except ValueError as exc:
         print(f"gattn check: error: {exc}", file=sys.stderr)
         return 2
+    measured = errors.output_error()
+    final, explanation = verdict(why.exact, measured, tol)
     if args.json:
         print(
             json.dumps(
@@ -101,7 +157,12 @@ def run(args: argparse.Namespace) -> int:
                     "model": args.model,
                     "size": n,
                     "group": group.name,
-                    "exact": why.exact,
+                    "verdict": final,
+                    "explanation": explanation,
+                    "exact": final == "EXACT",
+                    "predicted_exact": why.exact,
+                    "measured_output_error": measured,
+                    "tolerance": tol,
                     "layers": why.to_dict()["steps"],
                     "breaking": why.to_dict()["breaking"],
                     "nearest_below": why.nearest_below,
@@ -122,7 +183,9 @@ def run(args: argparse.Namespace) -> int:
         print(errors)
         print()
         print(sizes)
-    return 0 if why.exact else 1
+        print()
+        print(f"verdict: {final}: {explanation}")
+    return EXIT_CODES[final]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -137,5 +200,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--group", default=None, help="group name (default: the model's, else p4)")
     p.add_argument("--channels", type=int, default=None, help="input channels (default: guess)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=1e-8,
+        help="largest relative output error (float64) that counts as exact (default 1e-8)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

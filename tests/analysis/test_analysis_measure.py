@@ -99,3 +99,42 @@ def test_bad_arguments() -> None:
         equivariance_error(model, torch.randn(1, 1, 9, 9), p4(), elements=[7])
     with pytest.raises(TypeError, match="group"):
         equivariance_error(model, torch.randn(1, 1, 9, 9), "p4")  # type: ignore[arg-type]
+
+
+def test_unrecognised_layout_gets_no_number() -> None:
+    from gattn.nn import LiftingConv
+
+    # (B, C, |H|, Y*X): the last two axes are not a spatial map, so no L_g can be applied
+    model = nn.Sequential(LiftingConv(p4(), 1, 3, 3), nn.Flatten(start_dim=3)).double()
+    report = equivariance_error(model, torch.randn(1, 1, 9, 9, dtype=torch.float64), p4())
+    for layer in ("1", OUTPUT):
+        assert all(
+            e.relative is None and "not recognised" in e.note
+            for e in report.entries
+            if e.layer == layer
+        )
+        assert report.summed_error(layer) is None
+    assert report.max_relative("0") <= 1e-10 and report.output_error() is None
+    text = str(report)
+    assert "summed over the non-identity elements" in text and "not measurable" in text
+    assert "sum mean|err| g!=e" not in text
+
+
+def test_channels_last_and_flattened_layouts_are_compared() -> None:
+    from gattn.nn import LiftingConv
+
+    class ChannelsLast(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.movedim(1, -1)  # (B, |H|, Y, X, C)
+
+    class Flat(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.permute(0, 2, 3, 1, 4).flatten(1, 2)  # (B, Y*X, |H|, C)
+
+    model = nn.Sequential(LiftingConv(p4(), 1, 3, 3), ChannelsLast(), Flat()).double()
+    report = equivariance_error(model, torch.randn(1, 1, 9, 9, dtype=torch.float64), p4())
+    assert report.get("1", "rot90").layout == "B,|H|,Y,X,C"
+    assert report.get("2", "rot90").layout == "B,Y*X,|H|,C"
+    for layer in ("1", "2"):
+        assert all(e.relative is not None for e in report.entries if e.layer == layer)
+        assert report.max_relative(layer) <= 1e-10

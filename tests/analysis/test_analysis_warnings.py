@@ -53,3 +53,15 @@ def test_training_mode_and_bad_shape() -> None:
     assert model.training and all(torch.equal(a, b) for a, b in zip(before, after))
     with pytest.raises(ValueError, match="input_shape"):
         warn_if_inexact(model, (29, 29))
+
+
+def test_warning_points_at_the_users_call() -> None:
+    model = p4cnn(channels=2)
+    install_size_check(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model(torch.randn(1, 1, 29, 29))  # the line the warning must name
+        warn_if_inexact(model, (1, 1, 27, 27))
+    hits = [w for w in caught if issubclass(w.category, EquivarianceWarning)]
+    assert len(hits) == 2
+    assert all(w.filename == __file__ for w in hits), [w.filename for w in hits]
