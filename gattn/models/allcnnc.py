@@ -9,7 +9,7 @@ Layers (channels :math:`C_1, C_2`; every conv followed by
        -g3(C2)+pool2-> 8 -g3 valid(C2)-> 6 -g1(C2)-> 6 -g1(K)-> 6 -mean space, max H-> K
 
 The two stride-2 convolutions of the original are replaced by a stride-1 convolution followed
-by a 2×2 max-pool (SPEC §3), so the network is exactly invariant to grid rotations (and
+by a 2×2 max-pool (docs/maths.md), so the network is exactly invariant to grid rotations (and
 mirrors for p4m) of a 32×32 input: every 3×3 "same" convolution keeps the centre and both
 pools see even sizes (32, 16). Dropout 0.2 on the input and 0.5 after each pool, as in the
 original. Default widths follow Cohen & Welling (2016): the Z2 widths 96 / 192 divided by

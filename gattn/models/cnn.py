@@ -10,7 +10,7 @@ Layers 1–6: convolution (no bias) -> :class:`~gattn.nn.GroupBatchNorm` -> ReLU
 after layers 1, 3–6, as in the reference implementation (layer 2 goes straight into the 2×2
 max-pool, without dropout); layer 7 maps to the classes; the logits are the maximum over
 :math:`H` (rotation-invariant, exactly so for grid rotations of a 28-pixel input, since the
-single 2×2 pool sees an even size, SPEC §5). Parameter count with :math:`C` channels,
+single 2×2 pool sees an even size, docs/analysis.md). Parameter count with :math:`C` channels,
 :math:`n = |H|`, :math:`K` classes and no attention:
 
 .. math:: 9C + 5\cdot 9 n C^2 + 16 n C K + 6\cdot 2C

@@ -26,7 +26,7 @@ __all__ = ["BasicBlock", "ResNet", "default_resnet_widths"]
 def default_resnet_widths(order: int) -> tuple[int, int, int]:
     r"""Stage widths: ``(16, 32, 64)`` for :math:`|H| = 1`, otherwise divided by
     :math:`\sqrt{2}` and rounded, i.e. ``(11, 23, 45)`` — Cohen & Welling's p4m-ResNet44
-    widths (SPEC §3 fixes no width; we follow theirs)."""
+    widths (docs/maths.md fixes no width; we follow theirs)."""
     s = 1.0 if order == 1 else math.sqrt(2.0)
     return round(16 / s), round(32 / s), round(64 / s)
 

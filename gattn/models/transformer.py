@@ -8,7 +8,7 @@ Architecture (all maps commute with :math:`L_g` for grid-exact :math:`g`):
    :math:`f \leftarrow f + \mathrm{GSA}(\mathrm{LN}(f))`,
    :math:`f \leftarrow f + \mathrm{MLP}(\mathrm{LN}(f))` — LN over channels only (shared over
    group and space), MLP pointwise (shared over group and space); a 2×2 max pool over space
-   between stages (exact on even sizes, SPEC §5);
+   between stages (exact on even sizes, docs/analysis.md);
 3. invariant head: LN, max over the group axis, mean over space, linear.
 """
 
@@ -188,7 +188,7 @@ class GroupTransformer(nn.Module):
         self.head = nn.Linear(channels, num_classes)
 
     def is_exact(self, size: int | tuple[int, int]) -> bool:
-        """Whether every 2×2 pool sees even sizes (SPEC §5), i.e. the logits are exactly
+        """Whether every 2×2 pool sees even sizes (docs/analysis.md), i.e. the logits are exactly
         invariant for grid-exact elements on ``size`` inputs."""
         y, x = (size, size) if isinstance(size, int) else size
         for _ in range(len(self.stages) - 1):
