@@ -1,4 +1,4 @@
-r"""Attention operators for attentive group convolutions [AGC] (SPEC §3).
+r"""Attention operators for attentive group convolutions [AGC] (docs/maths.md).
 
 * :class:`AttentionOperator` — the interface; :class:`PairAttention` for
   :math:`\alpha(g, \tilde g)` read from partial responses, :class:`SignalAttention` for

@@ -1,7 +1,7 @@
 r"""The attention-operator interface.
 
 An attention operator :math:`\mathcal{A}` maps a signal to attention weights
-:math:`\alpha = \mathcal{A}[f]` used by an attentive group convolution (SPEC §3)
+:math:`\alpha = \mathcal{A}[f]` used by an attentive group convolution (docs/maths.md)
 
 .. math::
 

@@ -1,6 +1,6 @@
 r"""Channel attention, made equivariant (CBAM channel branch on G).
 
-Pair form (:class:`ChannelAttention`, SPEC §3): with spatial statistics of the partial
+Pair form (:class:`ChannelAttention`, docs/maths.md): with spatial statistics of the partial
 responses :math:`s(h, \tilde h) = \operatorname{mean}_x / \max_x \tilde f_{c,\cdot}(x, h, \tilde h)
 \in \mathbb{R}^{C_{in}}`,
 

@@ -1,6 +1,6 @@
 r"""Compositions: the paper's factorised full attention and sequential signal attention.
 
-:class:`FactorisedAttention` (SPEC §3) is the pair operator
+:class:`FactorisedAttention` (docs/maths.md) is the pair operator
 
 .. math::
 

@@ -97,8 +97,9 @@ def response_maxima(x: Tensor, bank: Tensor, stride: int, padding: int, chunk: i
         ch = torch.arange(ci, device=x.device)[:, None] * hi + torch.arange(hi, device=x.device)
         base = ch[None, None, None] * (yp * xp_) + rows * xp_ + cols  # (B, C_out, |H|, C_in, H_in)
         offs = ar[:, None] * xp_ + ar[None, :]  # (k, k)
-        index = (base[..., None, None] + offs).reshape(b, -1)
-    xp = F.pad(x, (padding,) * 4).reshape(b, -1)
+        # explicit sizes: ``reshape(b, -1)`` is ambiguous for an empty batch (b = 0)
+        index = (base[..., None, None] + offs).reshape(b, co * n * ci * hi * k * k)
+    xp = F.pad(x, (padding,) * 4).reshape(b, ci * hi * yp * xp_)
     patches = torch.gather(xp, 1, index).reshape(b, co, n, ci, hi, k, k)
     del oy
     return (patches * bank).sum(dim=(-2, -1))

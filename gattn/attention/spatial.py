@@ -1,6 +1,6 @@
 r"""Spatial attention, made equivariant (CBAM spatial branch on G).
 
-Pair form (:class:`SpatialAttention`, SPEC §3): channel statistics of the (channel-attended)
+Pair form (:class:`SpatialAttention`, docs/maths.md): channel statistics of the (channel-attended)
 partial responses :math:`s_X(x, h, \tilde h) = (\operatorname{mean}_{\tilde c},
 \max_{\tilde c})\, \tilde f_{c,\tilde c}(x, h, \tilde h) \in \mathbb{R}^2`, and
 

@@ -12,6 +12,7 @@ from these tables — never hand-coded.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Sequence
 from functools import cached_property
@@ -26,7 +27,14 @@ from .base import MatrixGroup
 
 __all__ = ["FiniteGroup", "CyclicGroup", "DihedralGroup", "TrivialGroup", "rotation_matrix"]
 
-_MAX_ORDER = 10_000
+#: default bounds of :meth:`FiniteGroup.from_generators` (docs/groups.md, "Your own groups")
+_MAX_ORDER = 1024
+_MAX_SECONDS = 30.0
+_EXACT_HINT = (
+    "give the entries exactly: sympy expressions such as sympy.sqrt(2) / 2, "
+    "sympy.Rational(1, 2) or sympy.cos(2 * sympy.pi / 7), or the float values of such "
+    "numbers that sympy.nsimplify recognises (0.7071067811865476 is read as sqrt(2)/2)"
+)
 
 
 def rotation_matrix(k: int, n: int) -> sympy.Matrix:
@@ -37,7 +45,10 @@ def rotation_matrix(k: int, n: int) -> sympy.Matrix:
     )
 
 
-def _as_sympy(m: object, name: str) -> sympy.Matrix:
+def _as_sympy(m: object, name: str, snapped: dict[str, str] | None = None) -> sympy.Matrix:
+    """``m`` as a square sympy matrix of exact real algebraic entries (floats through
+    ``sympy.nsimplify``; each float read as a rational with a large denominator is noted in
+    ``snapped``, keyed by its absolute value, for error messages)."""
     try:
         mat = sympy.Matrix(m)
     except (TypeError, ValueError, sympy.SympifyError) as exc:
@@ -46,9 +57,17 @@ def _as_sympy(m: object, name: str) -> sympy.Matrix:
         ) from exc
     if mat.rows != mat.cols or mat.rows == 0:
         raise ValueError(f"{name} must be a non-empty square matrix, got shape {mat.shape}")
-    mat = mat.applyfunc(
-        lambda e: sympy.nsimplify(e) if isinstance(e, (float, sympy.Float)) else sympy.sympify(e)
-    )
+
+    def exact(e: object) -> sympy.Expr:
+        if not isinstance(e, (float, sympy.Float)):
+            return sympy.sympify(e)
+        value = sympy.nsimplify(e)
+        if snapped is not None and value.is_Rational and value.q > 1000:
+            key = repr(abs(float(e)))
+            snapped.setdefault(key, f"the float {key} in {name} was read as {abs(value)}")
+        return value
+
+    mat = mat.applyfunc(exact)
     for e in mat:
         if not e.is_real or not e.is_algebraic:
             raise ValueError(
@@ -82,6 +101,24 @@ class _ExactField:
 
     def to_sympy(self, m: DomainMatrix) -> sympy.Matrix:
         return m.to_Matrix()
+
+    @staticmethod
+    def bits(m: DomainMatrix) -> int:
+        """The size of the exact entries: the largest bit length of a numerator or denominator
+        among their rational coefficients."""
+        best = 0
+        for row in m.to_list():
+            for e in row:
+                for q in e.to_list() if hasattr(e, "to_list") else (e,):
+                    best = max(best, int(q.numerator).bit_length(), int(q.denominator).bit_length())
+        return best
+
+
+def _check_bound(name: str, value: object, minimum: float, integer: bool) -> None:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool) or not value >= minimum:  # also rejects NaN
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"{name} must be {kind} >= {minimum}, got {name}={value!r}")
 
 
 class FiniteGroup(MatrixGroup):
@@ -120,13 +157,27 @@ class FiniteGroup(MatrixGroup):
                         f"(element {i} times element {j} is not in the list)"
                     )
                 table[i, j] = k
+        self._set_tables(name, field, dms, table, mats)
+
+    def _set_tables(
+        self,
+        name: str,
+        field: _ExactField,
+        dms: Sequence[DomainMatrix],
+        table: Tensor,
+        mats: Sequence[sympy.Matrix] | None = None,
+    ) -> None:
+        """Identity, inverses, exact and float matrices from a verified Cayley table."""
+        n = len(dms)
         ident = [i for i in range(n) if bool((table[i] == torch.arange(n)).all())]
         if len(ident) != 1:
             raise ValueError(f"{name}: no unique identity element among the matrices")
         inv = (table == ident[0]).long().argmax(dim=1)
         if not bool((table[torch.arange(n), inv] == ident[0]).all()):
             raise ValueError(f"{name}: some element has no inverse in the list")
+        self.name = name
         self.exact_matrices = [sympy.ImmutableMatrix(field.to_sympy(m)) for m in dms]
+        mats = self.exact_matrices if mats is None else mats
         self.action_dim = mats[0].rows
         self.cayley = table
         self.identity_index = ident[0]
@@ -139,55 +190,145 @@ class FiniteGroup(MatrixGroup):
     # ------------------------------------------------------------ constructors
     @classmethod
     def from_generators(
-        cls, name: str, generators: Sequence[object], max_order: int = _MAX_ORDER
+        cls,
+        name: str,
+        generators: Sequence[object],
+        max_order: int = _MAX_ORDER,
+        max_entry_bits: int | None = None,
+        time_limit: float | None = _MAX_SECONDS,
     ) -> FiniteGroup:
-        """Close a set of invertible generator matrices into a finite group.
+        r"""Close a set of invertible generator matrices into a finite group.
 
         Elements are listed in breadth-first order from the identity (words in the
-        generators of increasing length); the closure is exact (sympy number fields).
+        generators of increasing length); the closure is exact (sympy number fields), and the
+        Cayley table is read off the closure (one exact product per element and generator).
+        See docs/groups.md ("Your own groups").
+
+        The work is bounded, so that generators of an infinite group fail fast instead of
+        running for ever: every generator must have determinant :math:`\pm 1` (as every
+        element of a finite real matrix group has), and the closure stops at ``max_order``
+        elements, at exact entries larger than ``max_entry_bits`` and after ``time_limit``
+        seconds. (The time limit covers the closure, not sympy's construction of the number
+        field of the entries, which for deeply nested radicals can itself be slow.)
 
         Args:
             name: the group's name.
             generators: square matrices (nested lists, numpy arrays or sympy matrices) with
-                exact entries; floats are converted with ``sympy.nsimplify``.
-            max_order: give up (``ValueError``) if the closure exceeds this many elements.
+                exact entries such as ``sympy.sqrt(2) / 2``; floats are converted with
+                ``sympy.nsimplify`` (``0.7071067811865476`` becomes ``sqrt(2)/2``, but a float
+                it does not recognise, e.g. ``cos(1)``, becomes a nearby rational, whose
+                powers never close).
+            max_order: the largest closure accepted (default 1024 elements).
+            max_entry_bits: the largest size of an exact entry of an element, in bits of a
+                numerator or denominator of its rational coefficients (in a finite group the
+                entries stay as small as the generators'; under an irrational rotation they
+                grow with every product). ``None``: 256 plus 8 times the size of the
+                generators' entries.
+            time_limit: wall-clock seconds for the closure (default 30); ``None``: no limit.
+
+        Returns:
+            the group, element 0 the identity.
 
         Raises:
-            ValueError: no generators, mismatched sizes, a singular generator, or a set that
-                does not close within ``max_order`` elements.
+            ValueError: no generators, mismatched or non-square shapes, entries that are not
+                real algebraic numbers, a singular generator, or generators that do not
+                generate a finite group (a determinant other than :math:`\pm 1`, or a
+                closure beyond ``max_order`` elements, ``max_entry_bits`` or ``time_limit``);
+                the message says how to give the generators exactly.
         """
+        start = time.monotonic()
+        _check_bound("max_order", max_order, 1, integer=True)
+        if max_entry_bits is not None:
+            _check_bound("max_entry_bits", max_entry_bits, 1, integer=True)
+        if time_limit is not None:
+            _check_bound("time_limit", time_limit, 0, integer=False)
         if len(generators) == 0:
             raise ValueError("from_generators needs at least one generator matrix")
-        gens = [_as_sympy(g, f"generators[{i}]") for i, g in enumerate(generators)]
+        snapped: dict[str, str] = {}
+        gens = [_as_sympy(g, f"generators[{i}]", snapped) for i, g in enumerate(generators)]
         n = gens[0].rows
         for i, g in enumerate(gens):
             if g.shape != (n, n):
                 raise ValueError(f"generators[{i}] has shape {g.shape}, expected ({n}, {n})")
         field = _ExactField(gens)
         dgens = [field.convert(g) for g in gens]
+
+        def not_finite(reason: str) -> ValueError:
+            floats = list(snapped.values())
+            floats = f" ({'; '.join(floats[:4])})" if floats else ""
+            return ValueError(
+                f"{name}: the generators do not generate a finite group: {reason}. Either the "
+                f"group is infinite, or the generators are not given exactly{floats}; "
+                f"{_EXACT_HINT}"
+            )
+
+        one, minus_one = field.domain.one, -field.domain.one
         for i, g in enumerate(dgens):
-            if g.det() == field.domain.zero:
+            det = g.det()
+            if det == field.domain.zero:
                 raise ValueError(f"generators[{i}] is singular (det 0), so it is not invertible")
+            if det != one and det != minus_one:
+                value = float(sympy.N(field.domain.to_sympy(det), 20))
+                raise not_finite(
+                    f"generators[{i}] has determinant {value!r} (exactly "
+                    f"{sympy.sstr(field.domain.to_sympy(det))[:80]}), but every element of a "
+                    f"finite group has determinant +1 or -1"
+                )
+        gen_bits = max(field.bits(g) for g in dgens)
+        bit_limit = 256 + 8 * gen_bits if max_entry_bits is None else max_entry_bits
         ident = DomainMatrix.eye(n, field.domain)
         elements = [ident]
-        seen = {field.key(ident)}
-        queue = deque([ident])
+        index = {field.key(ident): 0}
+        right = [[-1] * len(dgens)]  # right[i][k] = index of h_i g_k
+        parent, via = [0], [0]  # h_j = h_parent[j] g_via[j]
+        queue = deque([0])
         while queue:
-            a = queue.popleft()
-            for g in dgens:
-                b = a * g
-                k = field.key(b)
-                if k not in seen:
+            i = queue.popleft()
+            for k, g in enumerate(dgens):
+                if time_limit is not None and time.monotonic() - start > time_limit:
+                    raise not_finite(
+                        f"the closure did not finish within time_limit={time_limit} s "
+                        f"({len(elements)} elements so far; pass a larger time_limit if the "
+                        f"group is finite but large)"
+                    )
+                b = elements[i] * g
+                key = field.key(b)
+                j = index.get(key)
+                if j is None:
                     if len(elements) >= max_order:
-                        raise ValueError(
-                            f"{name}: the generators do not close within {max_order} elements "
-                            f"(an infinite-order generator, e.g. a scaling or an irrational "
-                            f"rotation?)"
+                        raise not_finite(
+                            f"the closure does not close within max_order={max_order} "
+                            f"elements (an element of infinite order, e.g. a shear or an "
+                            f"irrational rotation? pass a larger max_order if the group is "
+                            f"finite but larger)"
                         )
-                    seen.add(k)
+                    bits = field.bits(b)
+                    if bits > bit_limit:
+                        raise not_finite(
+                            f"after {len(elements)} elements the exact entries have grown to "
+                            f"{bits} bits (max_entry_bits={bit_limit}; the generators' have "
+                            f"{gen_bits}); in a finite group they stay about as large as the "
+                            f"generators', under an element of infinite order (e.g. a rotation "
+                            f"by an irrational angle) they grow with every product"
+                        )
+                    j = len(elements)
+                    index[key] = j
                     elements.append(b)
-                    queue.append(b)
-        return cls(name, [field.to_sympy(m) for m in elements])
+                    right.append([-1] * len(dgens))
+                    parent.append(i)
+                    via.append(k)
+                    queue.append(j)
+                right[i][k] = j
+        # Cayley table from the closure: h_i h_j = (h_i h_parent[j]) g_via[j], column by column
+        order = len(elements)
+        right_t = torch.tensor(right, dtype=torch.long)
+        table = torch.empty(order, order, dtype=torch.long)
+        table[:, 0] = torch.arange(order)
+        for j in range(1, order):
+            table[:, j] = right_t[table[:, parent[j]], via[j]]
+        group = cls.__new__(cls)
+        group._set_tables(name, field, elements, table)
+        return group
 
     @classmethod
     def from_elements(cls, name: str, matrices: Sequence[object]) -> FiniteGroup:

@@ -1,4 +1,4 @@
-r"""Attentive lifting and group convolutions [AGC] (SPEC §3).
+r"""Attentive lifting and group convolutions [AGC] (docs/maths.md).
 
 .. math::
 
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..groups import SemidirectProduct
-from .checks import check_image, check_kernel_fits, check_signal
+from .checks import check_image, check_kernel_fits, check_matches_parameters, check_signal
 from .conv import GroupConv, LiftingConv
 
 if TYPE_CHECKING:  # imported lazily at run time: gattn.attention imports gattn.nn
@@ -103,6 +103,7 @@ class _AttentiveBase(nn.Module):
             check_image(x, self.in_channels, name)
         else:
             check_signal(x, self.in_channels, self.order, name)
+        check_matches_parameters(x, self.conv.weight, name)
         check_kernel_fits(x, self.kernel_size, self.padding, name)
 
     def _plain(self, x: Tensor, bank: Tensor) -> Tensor:

@@ -1,6 +1,6 @@
 r"""Lifting and group convolutions on :math:`G = \mathbb{R}^2 \rtimes H`, :math:`H` finite.
 
-Group correlation (SPEC §3), with :math:`g = (x, h)`:
+Group correlation (docs/maths.md), with :math:`g = (x, h)`:
 
 .. math::
 
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..groups import SemidirectProduct
-from .checks import check_image, check_kernel_fits, check_signal
+from .checks import check_image, check_kernel_fits, check_matches_parameters, check_signal
 from .kernels import KernelTransform
 
 __all__ = ["LiftingConv", "GroupConv", "stabiliser_of"]
@@ -145,6 +145,7 @@ class LiftingConv(_GroupConvBase):
 
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, self.in_channels, type(self).__name__)
+        check_matches_parameters(x, self.weight, type(self).__name__)
         check_kernel_fits(
             x, self.dilation * (self.kernel_size - 1) + 1, self.padding, type(self).__name__
         )
@@ -179,6 +180,7 @@ class GroupConv(_GroupConvBase):
 
     def forward(self, x: Tensor) -> Tensor:
         check_signal(x, self.in_channels, self.order, type(self).__name__)
+        check_matches_parameters(x, self.weight, type(self).__name__)
         check_kernel_fits(
             x, self.dilation * (self.kernel_size - 1) + 1, self.padding, type(self).__name__
         )

@@ -4,15 +4,19 @@ r"""Pooling and normalisation that keep equivariance.
   (B, C, Y, X)` — invariant to the permutation of :math:`H`, so it maps equivariant signals
   to equivariant images.
 * :class:`SpatialPool`: max/avg pooling over :math:`(Y, X)` of each group channel (exact
-  when the sizes satisfy SPEC §5, see :mod:`gattn.analysis`).
+  when the sizes satisfy docs/analysis.md, see :mod:`gattn.analysis`).
 * :class:`GroupBatchNorm`: batch norm whose statistics and affine parameters are shared
   over :math:`H` and space, so it commutes with :math:`L_g`.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .checks import check_matches_parameters
 
 __all__ = ["GroupPool", "SpatialPool", "GroupBatchNorm", "GlobalPool"]
 
@@ -71,7 +75,8 @@ class SpatialPool(nn.Module):
                 f"SpatialPool: x must be (B, C, Y, X) or (B, C, |H|, Y, X), got {tuple(x.shape)}"
             )
         lead = x.shape[:-2]
-        flat = x.reshape(x.shape[0], -1, *x.shape[-2:])
+        # explicit channel count: ``reshape(b, -1, ...)`` is ambiguous for an empty batch
+        flat = x.reshape(x.shape[0], math.prod(lead[1:]), *x.shape[-2:])
         pool = F.max_pool2d if self.mode == "max" else F.avg_pool2d
         y = pool(flat, self.kernel_size, self.stride, self.padding)
         return y.reshape(*lead, *y.shape[-2:])
@@ -119,4 +124,6 @@ class GroupBatchNorm(nn.BatchNorm3d):
             raise ValueError(
                 f"GroupBatchNorm: x has {x.shape[1]} channels, expected {self.num_features}"
             )
+        reference = self.weight if self.weight is not None else self.running_mean
+        check_matches_parameters(x, reference, "GroupBatchNorm")
         return super().forward(x)

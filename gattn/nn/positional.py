@@ -12,8 +12,8 @@ builds the *smooth features* of these relative elements (the rotated offset and 
 matrix :math:`A(h^{-1}\hat h)`, never raw angles) from the stabiliser's tables, and the MLP
 :math:`\rho` that maps them to per-channel encodings.
 
-Offsets follow SPEC §2: :math:`\Delta x` grows with the column, :math:`\Delta y` grows *upwards*
-(decreasing row index).
+Offsets follow docs/maths.md, conventions: :math:`\Delta x` grows with the column,
+:math:`\Delta y` grows *upwards* (decreasing row index).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from ..groups import FiniteGroup, SemidirectProduct
-from .checks import check_image, check_signal
+from .checks import check_image, check_matches_parameters, check_signal
 from .positional import (
     RelativePositionMLP,
     global_offsets,
@@ -428,7 +428,7 @@ class _GroupAttentionBase(nn.Module):
             return _attend_local(q, k, v, rho, self.patch_size, self.chunk_size, self.checkpoint)
         batch = q.shape[0]
         step = self.chunk_size or batch
-        if step >= batch and not self.checkpoint:
+        if batch == 0 or (step >= batch and not self.checkpoint):
             return _attend_global(q, k, v, rho)
         outs = []
         for s in range(0, batch, step):  # chunks of the batch (bounded activation memory)
@@ -498,6 +498,7 @@ class LiftingSelfAttention(_GroupAttentionBase):
 
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, self.in_channels, self.layer_name)
+        check_matches_parameters(x, self.qkv.weight, self.layer_name)
         b, _, y, w = x.shape
         self._check_patch(y, w)
         n, m, d, c = y * w, self.heads, self.head_dim, self.out_channels
@@ -541,6 +542,7 @@ class GroupSelfAttention(_GroupAttentionBase):
 
     def forward(self, x: Tensor) -> Tensor:
         check_signal(x, self.in_channels, self._order, self.layer_name)
+        check_matches_parameters(x, self.qkv.weight, self.layer_name)
         b, _, h, y, w = x.shape
         self._check_patch(y, w)
         n, m, d, c = y * w, self.heads, self.head_dim, self.out_channels

@@ -62,7 +62,7 @@ def test_grid_exact_flags() -> None:
 
 
 def test_non_closing_generator_is_rejected() -> None:
-    with pytest.raises(ValueError, match="do not close"):
+    with pytest.raises(ValueError, match="do not generate a finite group.*determinant"):
         FiniteGroup.from_generators("scale", [[[2, 0], [0, 2]]], max_order=50)
 
 

@@ -1,4 +1,4 @@
-r"""Prior visual attention as special cases of attentive group convolutions [AGC] (SPEC §3).
+r"""Prior visual attention as special cases of attentive group convolutions [AGC] (docs/maths.md).
 
 Drop-in modules (trivial stabiliser: the published module; finite :math:`H`: its equivariant
 generalisation) — :class:`SqueezeExcitation`, :class:`CBAM`, :class:`BAM`,

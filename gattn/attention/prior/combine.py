@@ -12,7 +12,7 @@ r"""Generic combinations of signal attentions needed by prior mechanisms (BAM, r
   .. math:: \alpha'(\tilde g) = 1 + \alpha(\tilde g) \in [1, 2],\qquad
             \alpha' f = f + \alpha f,
 
-  which can amplify but never suppress (SPEC §3: the attentive layers' ``residual=True`` form
+  which can amplify but never suppress (docs/maths.md: the attentive layers' ``residual=True`` form
   :math:`1 - \alpha^-` replaces it).
 
 Both are :class:`~gattn.attention.base.SignalAttention` operators, so they plug into the

@@ -244,7 +244,7 @@ class ResidualAttention(PriorAttention):
     channel-and-spatial mask :math:`\alpha^C\alpha^X` of :class:`CBAM`), the trunk :math:`T` any
     equivariant map that keeps the layout (default: identity, i.e. :math:`(1 + \alpha) f`).
     Operator: :class:`~gattn.attention.prior.ResidualSignalAttention` around the mask (the
-    ``residual=True`` form :math:`1 - \alpha^-` of the attentive layers replaces it, SPEC §3).
+    ``residual=True`` form :math:`1 - \alpha^-` of the attentive layers replaces it, docs/maths.md).
 
     Args:
         channels: :math:`C`.
