@@ -11,8 +11,8 @@ configuration, so numbers do not contaminate each other) for
 * ``materialising``: every attention layer replaced by the straightforward per-pixel
   materialising implementation kept in ``tests/nn/test_self_attention.py``;
 
-and compares with the reference code's figures (docs/self_attention.md, g_selfatt, batch 8, p = 5, 2 CPU
-cores: p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s).
+and compares with the reference code's published figures (docs/self_attention.md, g_selfatt,
+batch 8, p = 5, 2 CPU cores: p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s).
 
 Each fused configuration is also run with glibc's allocator told to return memory
 (``MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536``, suffix ``+malloc``): allocator caching is
@@ -176,8 +176,9 @@ def _markdown(out: dict) -> str:
         f"{out['threads']} threads",
         "",
         f"Command: `{out['command']}`; load average at the end {out['loadavg_at_end']}.",
-        "Reference (docs/self_attention.md): p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s. Medians over the timed "
-        "steps. `cpu/2` = process CPU time per step divided by the thread count (OpenMP "
+        "Reference (docs/self_attention.md): p4 3.7 GB / 12 s, p4m 17.7 GB / 106 s. "
+        "Medians over the timed steps. `cpu/2` = process CPU time per step divided by the "
+        "thread count (OpenMP "
         "threads spin while waiting, so under contention it inflates with wall time; compare "
         "`cpu/2` with `wall`: where they differ little the run had both cores). `+malloc`: "
         "`MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536` (allocator returns memory; not "

@@ -2,8 +2,8 @@
 
 A stride-s layer (kernel k, padding p) on an n-pixel axis keeps exact rotation equivariance only
 if (n + 2p - k) mod s = 0, at every subsampling layer, with sizes propagated through the network
-(docs/analysis.md, [UAE]). ``gattn.analysis.exact_input_sizes`` does the propagation for any model; here
-we check its prediction against the measured equivariance error.
+(docs/analysis.md, [UAE]). ``gattn.analysis.exact_input_sizes`` does the propagation for any
+model; here we check its prediction against the measured equivariance error.
 Run: ``python docs/tutorials/exact_sizes.py``.
 """
 

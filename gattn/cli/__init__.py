@@ -24,6 +24,7 @@ def torch_version() -> str:
     except PackageNotFoundError:
         return "not installed"
 
+
 _SUBCOMMAND_MODULES = ("train", "check", "viz", "bench")
 
 

@@ -55,14 +55,14 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _model_kw(items: list[str] | None) -> dict:
+def _keyword_options(items: list[str] | None, flag: str = "--model-kw") -> dict:
     """``["dropout=0.1", "channels=12"]`` -> ``{"dropout": 0.1, "channels": 12}`` (values
-    parsed as JSON, falling back to plain strings)."""
+    parsed as JSON, falling back to plain strings), for the repeatable option ``flag``."""
     out: dict = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--model-kw expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -103,7 +103,8 @@ def _run_train(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             num_workers=args.num_workers,
             data_root=args.data_root,
-            model_kwargs=_model_kw(args.model_kw),
+            model_kwargs=_keyword_options(args.model_kw, "--model-kw"),
+            data_kwargs=_keyword_options(args.data_kw, "--data-kw"),
             recalibrate_bn=args.recalibrate_bn,
         )
         train(config, resume=args.resume)
@@ -146,6 +147,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             f"grid transformations of {inv['group']} (float32, test set): "
             f"{inv['max_relative']:.2e} -> {verdict}  [per element: {per}]"
         )
+        errs = ", ".join(
+            f"{name} {err:.2f}%" for name, err in zip(inv["elements"], inv["per_element_error"])
+        )
+        print(f"rotated     test error on the transformed test images: {errs}")
     return 0
 
 
@@ -215,6 +220,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="model builder option, repeatable (e.g. --model-kw dropout=0.0)",
+    )
+    p.add_argument(
+        "--data-kw",
+        action="append",
+        metavar="KEY=VALUE",
+        help="dataset builder option, repeatable (e.g. --data-kw rotate=false --data-kw size=29 "
+        "for upright rotmnist-small digits resized to 29 px, see docs/data.md)",
     )
     p.add_argument(
         "--recalibrate-bn",

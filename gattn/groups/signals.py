@@ -7,10 +7,10 @@ For :math:`g = (t, h) \in \mathbb{R}^2 \rtimes H`:
   :math:`[L_g f](y, \tilde h) = f(A(h)^{-1}(y - t), h^{-1}\tilde h)` — the value at
   :math:`\tilde h` moves to :math:`h\tilde h`, the permutation read off the Cayley table.
 
-Pixel coordinates (docs/maths.md, conventions): x grows with the column, y grows *upwards*, both relative to the
-image centre: :math:`x = c - (X-1)/2`, :math:`y = (Y-1)/2 - r`. With this, the rotation by +90°
-acts as ``torch.rot90(img, 1, dims=(-2, -1))`` and the mirror ``diag(-1, 1)`` as
-``torch.flip(img, dims=(-1,))``.
+Pixel coordinates (docs/maths.md, conventions): x grows with the column, y grows *upwards*,
+both relative to the image centre: :math:`x = c - (X-1)/2`, :math:`y = (Y-1)/2 - r`. With
+this, the rotation by +90° acts as ``torch.rot90(img, 1, dims=(-2, -1))`` and the mirror
+``diag(-1, 1)`` as ``torch.flip(img, dims=(-1,))``.
 
 An element is *grid-exact* for a given image size when it maps pixel centres onto pixel
 centres and the image onto itself; then the action is a gather (no interpolation).

@@ -18,8 +18,6 @@ from ..groups import (
     SemidirectProduct,
     apply_group_element,
     disc_mask,
-    transform_image,
-    transform_signal,
 )
 
 __all__ = [

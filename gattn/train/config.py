@@ -22,6 +22,7 @@ RESUME_KEYS = (
     "limit",
     "scheduler",
     "model_kwargs",
+    "data_kwargs",
     "recalibrate_bn",
 )
 
@@ -52,6 +53,8 @@ class TrainConfig:
         num_workers: DataLoader workers.
         data_root: where the dataset's raw files are (dataset default if ``None``).
         model_kwargs: extra keyword arguments of the model builder.
+        data_kwargs: extra keyword arguments of the dataset builder (e.g. ``rotate=False``,
+            ``size=29`` for ``rotmnist-small``: upright digits resized to 29 px).
         recalibrate_bn: before every validation, re-estimate the batch-norm running
             statistics over the training split with dropout off
             (:func:`gattn.train.recalibrate_batchnorm`; see :class:`gattn.train.Trainer`).
@@ -78,6 +81,7 @@ class TrainConfig:
     num_workers: int = 0
     data_root: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_kwargs: dict[str, Any] = field(default_factory=dict)
     recalibrate_bn: bool = False
 
     def __post_init__(self) -> None:
@@ -95,8 +99,25 @@ class TrainConfig:
             raise ValueError(f"scheduler must be one of {_SCHEDULERS}, got {self.scheduler!r}")
         if not isinstance(self.recalibrate_bn, bool):
             raise ValueError(f"recalibrate_bn must be a bool, got {self.recalibrate_bn!r}")
+        for name in ("model_kwargs", "data_kwargs"):
+            kw = getattr(self, name)
+            if not isinstance(kw, dict) or not all(isinstance(k, str) for k in kw):
+                raise ValueError(f"{name} must be a dict with string keys, got {kw!r}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+
+    def splits(self) -> Any:
+        """The run's dataset: :func:`gattn.data.get_dataset` with this configuration's name,
+        root, seed, limit and ``data_kwargs`` (a :class:`gattn.data.Splits`)."""
+        from ..data import get_dataset
+
+        return get_dataset(
+            self.data,
+            root=self.data_root,
+            seed=self.data_seed,
+            limit=self.limit,
+            **self.data_kwargs,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary of every field."""

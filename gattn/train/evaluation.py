@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..groups import SemidirectProduct, apply_group_element
+from ..groups import SemidirectProduct, apply_group_element, planar_label
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .loop import count_parameters, resolve_device
@@ -33,7 +33,10 @@ def invariance_error(
 
     .. math:: \max_{x,\ h \in H} \frac{\|\Phi(L_h x) - \Phi(x)\|_\infty}{\|\Phi(x)\|_\infty}
 
-    per example, maximised over the loader (eval mode, the model's dtype).
+    per example, maximised over the loader (eval mode, the model's dtype), and the
+    classification error on the transformed test images :math:`L_h x` for each :math:`h`
+    (the "Using and abusing equivariance" test: an exactly invariant network has the same error
+    for every grid rotation; docs/analysis.md).
 
     Args:
         model: images ``(B, C, S, S)`` -> logits ``(B, K)``.
@@ -42,23 +45,35 @@ def invariance_error(
         device: where to compute.
 
     Returns:
-        ``{"max_relative": float, "per_element": [max over data for each h], "n": int}``.
+        ``{"max_relative": float, "per_element": [max over data for each h],
+        "per_element_error": [error in % on the images transformed by each h],
+        "elements": [a label per h, e.g. "+90°"], "n": int}``, elements in ``H.grid()``
+        order (the identity first).
     """
     model.eval()
     hs = group.stabiliser.grid()
     elements = [group.embed(h, dtype=torch.float64) for h in hs]
     worst = torch.zeros(len(elements), dtype=torch.float64)
+    wrong = torch.zeros(len(elements), dtype=torch.int64)
     n = 0
-    for x, _ in loader:
-        x = x.to(device)
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
         ref = model(x)
         scale = ref.abs().amax(1).clamp_min(torch.finfo(ref.dtype).tiny)
         for i, g in enumerate(elements):
-            diff = (model(apply_group_element(group, g, x, "exact")) - ref).abs().amax(1)
+            out = model(apply_group_element(group, g, x, "exact"))
+            diff = (out - ref).abs().amax(1)
             worst[i] = torch.maximum(worst[i], (diff / scale).max().double().cpu())
+            wrong[i] += (out.argmax(1) != y).sum().cpu()
         n += x.shape[0]
     per = worst.tolist()
-    return {"max_relative": max(per) if per else 0.0, "per_element": per, "n": n}
+    return {
+        "max_relative": max(per) if per else 0.0,
+        "per_element": per,
+        "per_element_error": [100.0 * w / max(n, 1) for w in wrong.tolist()],
+        "elements": [planar_label(group.stabiliser.matrix(h)) for h in hs],
+        "n": n,
+    }
 
 
 def _run_config(run: str | os.PathLike[str]) -> TrainConfig:
@@ -121,13 +136,12 @@ def evaluate_run(
         CheckpointError: ``best.pt`` is damaged or refused (see :func:`load_run_model`).
         ValueError: ``device`` is not available.
     """
-    from ..data import get_dataset
     from ..models import model_info
 
     cfg = _run_config(run)
     model, best = load_run_model(run, device)
     dev = next(model.parameters()).device
-    splits = get_dataset(cfg.data, root=cfg.data_root, seed=cfg.data_seed, limit=cfg.limit)
+    splits = cfg.splits()
     loader = DataLoader(splits.test, batch_size=batch_size)
     test = evaluate_classifier(model, loader, dev)
     out: dict[str, Any] = {

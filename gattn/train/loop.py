@@ -157,13 +157,7 @@ class Trainer:
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.out = Path(config.out)
-        if splits is None:
-            from ..data import get_dataset
-
-            splits = get_dataset(
-                config.data, root=config.data_root, seed=config.data_seed, limit=config.limit
-            )
-        self.splits = splits
+        self.splits = splits = config.splits() if splits is None else splits
         seed_everything(config.seed)  # identical initialisation on every process
         if model is None:
             from ..models import get_model
@@ -455,6 +449,7 @@ class Trainer:
             "model": cfg.model,
             "model_kwargs": cfg.model_kwargs,
             "data": cfg.data,
+            "data_kwargs": cfg.data_kwargs,
             "seed": cfg.seed,
             "data_seed": cfg.data_seed,
             "epochs": cfg.epochs,

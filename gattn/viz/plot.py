@@ -30,7 +30,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from ..groups import SemidirectProduct, p4, transform_image, transform_signal
+from ..groups import SemidirectProduct, p4, planar_label, transform_image, transform_signal
 from .maps import AttentionMaps, Predicate, attention_maps
 
 __all__ = [
@@ -120,17 +120,7 @@ def element_label(group: SemidirectProduct, rotation: int) -> str:
     """
     group = _check_group(group)
     k = _check_index(group, rotation)
-    matrix = group.matrix(group_element(group, k))[:2, :2]
-    mirrored = bool(torch.det(matrix) < 0)
-    # the rotation part: A = R(theta) M with M = diag(-1, 1) = M^-1 for mirrored elements
-    if mirrored:
-        matrix = matrix @ torch.diag(torch.tensor([-1.0, 1.0], dtype=matrix.dtype))
-    angle = round(float(torch.rad2deg(torch.atan2(matrix[1, 0], matrix[0, 0]))) % 360.0, 6)
-    angle = 0.0 if angle == 360.0 else angle
-    text = "0°" if angle == 0 else f"+{angle:g}°"
-    if mirrored:
-        return "mirror" if angle == 0 else f"mirror, {text}"
-    return text
+    return planar_label(group.matrix(group_element(group, k)))
 
 
 def transform_maps(group: SemidirectProduct, g: Tensor, maps: AttentionMaps) -> AttentionMaps:

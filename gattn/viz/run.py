@@ -47,20 +47,16 @@ class LoadedRun:
         Raises:
             ValueError: unknown ``split`` or ``index`` out of range.
         """
-        from ..data import get_dataset
+        from ..train.config import TrainConfig
 
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-        cfg = self.config
-        kw = {} if cfg.get("limit") is None else {"limit": cfg["limit"]}
-        splits = get_dataset(
-            cfg["data"], root=cfg.get("data_root"), seed=cfg.get("data_seed", 0), **kw
-        )
+        splits = TrainConfig.from_dict(self.config).splits()
         data = getattr(splits, split)
         if not isinstance(index, int) or not 0 <= index < len(data):
             raise ValueError(
                 f"image index must be in 0..{len(data) - 1} for the {split} split of "
-                f"{cfg['data']!r}, got {index!r}"
+                f"{self.config['data']!r}, got {index!r}"
             )
         x, y = data[index]
         return x, int(y)
