@@ -6,6 +6,9 @@
    weights copied): identical outputs.
 3. ``group=p4()``: lifting / group convolutions, group batch norm and the equivariant SE / CBAM
    — an exactly rotation-equivariant network (checked with ``assert_equivariant``).
+4. A *trained* CBAM in timm's layout (``channel.fc1/fc2``, ``spatial.conv.conv`` +
+   ``spatial.conv.bn``: a batch norm after the 7x7 convolution) loaded with
+   ``CBAM.from_timm``: the same outputs, and with ``group=p4()`` its equivariant version.
 
 Run: ``python docs/tutorials/special_cases.py``.
 """
@@ -95,6 +98,47 @@ def copy_weights(user: nn.Sequential, ours: nn.Sequential) -> None:
         spatial.weight.copy_(user[2].attention.conv.weight.unsqueeze(2))
 
 
+# --- 4. a trained CBAM with timm's parameter names (timm's CbamModule has this layout) ------
+class TimmLayoutCBAM(nn.Module):
+    def __init__(self, c: int, hidden: int) -> None:
+        super().__init__()
+        self.channel = nn.Module()
+        self.channel.fc1 = nn.Conv2d(c, hidden, 1, bias=False)
+        self.channel.fc2 = nn.Conv2d(hidden, c, 1, bias=False)
+        self.spatial = nn.Module()
+        self.spatial.conv = nn.Module()
+        self.spatial.conv.conv = nn.Conv2d(2, 1, 7, padding=3, bias=False)
+        self.spatial.conv.bn = nn.BatchNorm2d(1)
+
+    def forward(self, x):
+        mlp = lambda s: self.channel.fc2(torch.relu(self.channel.fc1(s)))  # noqa: E731
+        x = x * torch.sigmoid(mlp(x.mean((2, 3), keepdim=True)) + mlp(x.amax((2, 3), keepdim=True)))
+        s = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.spatial.conv.bn(self.spatial.conv.conv(s)))
+
+
+def trained_timm_cbam(c: int = 24) -> dict[str, float]:
+    """Load a (here: randomly "trained") timm-layout CBAM's state dict into gattn's CBAM."""
+    user = TimmLayoutCBAM(c, hidden=2).double()  # timm rounds 24 / 16 = 1.5 up to 2
+    with torch.no_grad():
+        user.spatial.conv.bn.running_mean.fill_(0.3)
+        user.spatial.conv.bn.running_var.fill_(2.0)
+    ours = CBAM.from_timm(user.state_dict())  # norm="batch", hidden_channels=2, float64
+    x = torch.randn(3, c, 10, 10, dtype=torch.float64)
+    out = {}
+    for mode in ("train", "eval"):
+        user.train(mode == "train")
+        ours.train(mode == "train")
+        with torch.no_grad():
+            out[f"timm_cbam_{mode}"] = float((user(x) - ours(x)).abs().max())
+    equivariant = CBAM.from_timm(user.state_dict(), group=p4()).eval()
+    signal = torch.randn(2, c, 4, 9, 9, dtype=torch.float64)
+    out["timm_cbam_p4_equivariance"] = assert_equivariant(
+        equivariant, p4(), signal, atol=1e-10
+    ).relative
+    return out
+
+
 def main() -> dict[str, float]:
     torch.manual_seed(0)
     x = torch.randn(4, 3, 16, 16)
@@ -113,6 +157,9 @@ def main() -> dict[str, float]:
     net = gattn_net(group=p4()).double().eval()
     x64 = torch.randn(2, 3, 15, 15, dtype=torch.float64)
     results["p4_equivariance"] = assert_equivariant(net, p4(), x64, atol=1e-10).relative
+
+    # --- 4. a trained timm CBAM -----------------------------------------------------------
+    results.update(trained_timm_cbam())
     return results
 
 

@@ -13,6 +13,9 @@ def test_dropin_example_runs_and_matches():
     assert results["dropin_train"] <= 1e-6
     assert results["dropin_eval"] <= 1e-6
     assert results["p4_equivariance"] <= 1e-10
+    assert results["timm_cbam_train"] <= 1e-12  # float64
+    assert results["timm_cbam_eval"] <= 1e-12
+    assert results["timm_cbam_p4_equivariance"] <= 1e-10
 
 
 def test_docs_snippets_run():

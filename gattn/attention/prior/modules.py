@@ -12,8 +12,9 @@ mechanism              :math:`\alpha` in the framework (:math:`G = \mathbb{R}^2 
 =====================  =====================================================================
 SqueezeExcitation      input-level channel attention :math:`\alpha^C(\tilde h)`, average pool
 CBAM                   :math:`\alpha^C` (avg + max, shared MLP), then :math:`\alpha^X`
-                       (``7 x 7`` over [mean, max]), sequential
-BAM                    :math:`1 + \sigma(M_c + M_s)`: parallel channel/spatial logits, residual
+                       (``7 x 7`` over [mean, max], optional batch norm), sequential
+BAM                    :math:`1 + \sigma(M_c + M_s)` (or :math:`M_c M_s`): parallel
+                       channel/spatial logits, residual
 ResidualAttention      :math:`(1 + \alpha)\, T(f)` around any mask operator :math:`\alpha`
 CoAttention            co-domain attention :math:`\alpha(g)` on a group convolution's output
 =====================  =====================================================================
@@ -25,11 +26,15 @@ be images ``(B, C, Y, X)`` — the published module, bit for bit up to float rou
 module is :math:`G`-equivariant (MLPs become group convolutions over :math:`H` with weights
 :math:`W(\tilde h^{-1}h')`, spatial convolutions become group convolutions with rotated
 kernels, batch norm becomes :class:`~gattn.nn.GroupBatchNorm`).
+
+Trained modules of timm and of CBAM's / BAM's authors load with :meth:`CBAM.from_timm`,
+:meth:`CBAM.from_authors` and :meth:`BAM.from_authors` (:mod:`gattn.attention.prior.convert`,
+docs/special_cases.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
@@ -39,7 +44,15 @@ from ..base import SignalAttention
 from ..channel import SignalChannelAttention
 from ..factorised import SequentialSignalAttention
 from ..spatial import SignalSpatialAttention
-from .branches import ChannelGateLogits, DilatedSpatialLogits
+from .branches import (
+    SPATIAL_STATISTICS,
+    ChannelGateLogits,
+    DilatedSpatialLogits,
+    SignalSpatialGate,
+    _check_batch_norm_options,
+    _check_norm,
+    _check_spatial_pool_order,
+)
 from .combine import ParallelSignalAttention, ResidualSignalAttention
 
 __all__ = [
@@ -164,12 +177,16 @@ class CBAM(PriorAttention):
 
     :math:`\alpha^C = \sigma(\mathrm{MLP}(\mathrm{avg}\, f) + \mathrm{MLP}(\max f))` (shared
     MLP, regular-representation weights), :math:`\alpha^X = \sigma([\mathrm{mean}_c f';
-    \max_c f'] \star_G \psi_X)` with a ``k x k`` kernel rotated with :math:`h`.
+    \max_c f'] \star_G \psi_X)` with a ``k x k`` kernel rotated with :math:`h`, or
+    :math:`\sigma(\mathrm{BN}(\ldots))` with ``norm="batch"`` (timm's ``CbamModule`` and the
+    authors' code; docs/special_cases.md).
     Operator: :class:`~gattn.attention.SequentialSignalAttention` of
     :class:`~gattn.attention.SignalChannelAttention` and
     :class:`~gattn.attention.SignalSpatialAttention` (``operator.operators[0/1]``; with
     :math:`|H| = 1`, ``operators[1].weight[:, :, 0]`` is the ``Conv2d(2, 1, k)`` weight, input
-    channels ordered [mean, max]).
+    channels ordered as ``spatial_pool_order``). With ``norm="batch"`` or the order
+    ``("max", "mean")`` the spatial operator is a
+    :class:`~gattn.attention.prior.SignalSpatialGate` (same ``weight`` layout, plus ``bn``).
 
     Args:
         channels: :math:`C`.
@@ -179,6 +196,19 @@ class CBAM(PriorAttention):
         position: ``"input"`` or ``"output"``.
         bias: biased MLP layers in the channel branch (CBAM's released code), default
             ``False`` (the paper's equations).
+        norm: ``None`` (default, the paper's equations) or ``"batch"``: a batch norm on the
+            spatial logits, as timm's and the authors' modules have
+            (:class:`~gattn.nn.GroupBatchNorm` on a non-trivial :math:`H`).
+        spatial_pool_order: order of the stacked channel statistics of the spatial branch,
+            ``("mean", "max")`` (default; timm) or ``("max", "mean")`` (the authors).
+        hidden_channels: explicit bottleneck width of the MLP, overriding ``reduction``
+            (timm rounds ``C * rd_ratio``; ``None``: ``max(C // reduction, 1)``).
+        norm_eps, norm_momentum: of that batch norm (timm ``1e-5, 0.1``; the authors
+            ``1e-5, 0.01``); ignored without ``norm``.
+
+    Raises:
+        ValueError / TypeError: a bad ``channels``, ``reduction``, ``kernel_size``, ``norm``,
+            ``spatial_pool_order``, ``hidden_channels``, ``norm_eps`` or ``norm_momentum``.
     """
 
     def __init__(
@@ -189,13 +219,84 @@ class CBAM(PriorAttention):
         group=None,
         position: str = "input",
         bias: bool = False,
+        norm: str | None = None,
+        spatial_pool_order: Sequence[str] = SPATIAL_STATISTICS,
+        hidden_channels: int | None = None,
+        norm_eps: float = 1e-5,
+        norm_momentum: float = 0.1,
     ) -> None:
         super().__init__(group, channels)
-        self.operator = SequentialSignalAttention(
-            SignalChannelAttention(self.group, channels, reduction, position=position, bias=bias),
-            SignalSpatialAttention(self.group, kernel_size, position=position),
-            position=position,
+        norm = _check_norm(norm)
+        order = _check_spatial_pool_order(spatial_pool_order)
+        _check_batch_norm_options(norm_eps, norm_momentum)
+        channel = SignalChannelAttention(
+            self.group, channels, reduction, position=position, bias=bias, hidden=hidden_channels
         )
+        if norm is None and order == SPATIAL_STATISTICS:
+            spatial: SignalAttention = SignalSpatialAttention(
+                self.group, kernel_size, position=position
+            )
+        else:
+            spatial = SignalSpatialGate(
+                self.group,
+                kernel_size,
+                norm=norm,
+                spatial_pool_order=order,
+                position=position,
+                norm_eps=norm_eps,
+                norm_momentum=norm_momentum,
+            )
+        self.operator = SequentialSignalAttention(channel, spatial, position=position)
+
+    @classmethod
+    def from_timm(
+        cls, source: nn.Module | Mapping[str, Tensor], group=None, prefix: str = ""
+    ) -> CBAM:
+        r"""A :class:`CBAM` holding the weights of timm's ``CbamModule``
+        (:func:`gattn.attention.prior.convert.load_timm_cbam`; docs/special_cases.md).
+
+        Args:
+            source: a ``CbamModule`` or its state dict (keys ``channel.fc1.weight``,
+                ``channel.fc2.weight`` [+ ``.bias``], ``spatial.conv.conv.weight``,
+                ``spatial.conv.bn.*``).
+            group: ``None`` (``Rn(2)``: the same outputs) or a finite-:math:`H` group (the
+                weights at the identity element: an equivariant module).
+            prefix: key prefix of the module inside a larger state dict.
+
+        Returns:
+            The module (dtype and device of ``source``'s tensors).
+
+        Raises:
+            TypeError / ValueError: see ``load_timm_cbam``.
+        """
+        from .convert import load_timm_cbam
+
+        return load_timm_cbam(source, group=group, prefix=prefix)
+
+    @classmethod
+    def from_authors(
+        cls, source: nn.Module | Mapping[str, Tensor], group=None, prefix: str = ""
+    ) -> CBAM:
+        r"""A :class:`CBAM` holding the weights of CBAM's authors' module
+        (``Jongchan/attention-module``, ``MODELS/cbam.py``;
+        :func:`gattn.attention.prior.convert.load_authors_cbam`; docs/special_cases.md).
+
+        Args:
+            source: the authors' ``CBAM`` or its state dict (keys
+                ``ChannelGate.mlp.1.*``, ``ChannelGate.mlp.3.*``,
+                ``SpatialGate.spatial.conv.weight``, ``SpatialGate.spatial.bn.*``).
+            group: ``None`` or a finite-:math:`H` group (see :meth:`from_timm`).
+            prefix: key prefix inside a larger state dict (e.g. ``"module.layer1.0.cbam."``).
+
+        Returns:
+            The module.
+
+        Raises:
+            TypeError / ValueError: see ``load_authors_cbam``.
+        """
+        from .convert import load_authors_cbam
+
+        return load_authors_cbam(source, group=group, prefix=prefix)
 
 
 class BAM(PriorAttention):
@@ -204,7 +305,10 @@ class BAM(PriorAttention):
 
     .. math:: f' = \big(1 + \sigma(M_c[f] + M_s[f])\big) \odot f
 
-    with :math:`M_c` (``(B, C, |H|, 1, 1)``) and :math:`M_s` (``(B, 1, |H|, Y, X)``) of
+    (the paper's equation, ``combine="sum"``) or
+    :math:`f' = (1 + \sigma(M_c[f]\, M_s[f])) \odot f` (``combine="product"``: the authors'
+    released ``MODELS/bam.py`` multiplies the two branches, docs/special_cases.md), with
+    :math:`M_c` (``(B, C, |H|, 1, 1)``) and :math:`M_s` (``(B, 1, |H|, Y, X)``) of
     :mod:`gattn.attention.prior.branches`. Operator:
     ``ResidualSignalAttention(ParallelSignalAttention(ChannelGateLogits, DilatedSpatialLogits))``
     (``operator.operator.branches[0/1]``).
@@ -216,6 +320,13 @@ class BAM(PriorAttention):
         num_dilated: number of dilated convolutions (paper: 2).
         group: default ``Rn(2)``.
         position: ``"input"`` or ``"output"``.
+        combine: ``"sum"`` (default, the paper) or ``"product"`` (the authors' code).
+        channel_norm: where the channel branch's batch norm sits: ``"output"`` (default, the
+            paper's :math:`\mathrm{BN}(\mathrm{MLP})`) or ``"hidden"`` (the authors' code).
+
+    Raises:
+        ValueError: a bad ``channels``, ``reduction``, ``dilation``, ``num_dilated``,
+            ``combine`` or ``channel_norm``.
     """
 
     def __init__(
@@ -226,15 +337,43 @@ class BAM(PriorAttention):
         num_dilated: int = 2,
         group=None,
         position: str = "input",
+        combine: str = "sum",
+        channel_norm: str = "output",
     ) -> None:
         super().__init__(group, channels)
         self.operator = ResidualSignalAttention(
             ParallelSignalAttention(
-                ChannelGateLogits(self.group, channels, reduction),
+                ChannelGateLogits(self.group, channels, reduction, norm_position=channel_norm),
                 DilatedSpatialLogits(self.group, channels, reduction, dilation, num_dilated),
                 position=position,
+                combine=combine,
             )
         )
+
+    @classmethod
+    def from_authors(
+        cls, source: nn.Module | Mapping[str, Tensor], group=None, prefix: str = ""
+    ) -> BAM:
+        r"""A :class:`BAM` holding the weights of BAM's authors' module
+        (``Jongchan/attention-module``, ``MODELS/bam.py``): ``combine="product"``,
+        ``channel_norm="hidden"`` (:func:`gattn.attention.prior.convert.load_authors_bam`;
+        docs/special_cases.md).
+
+        Args:
+            source: the authors' ``BAM`` or its state dict (keys ``channel_att.gate_c.*``,
+                ``spatial_att.gate_s.*``).
+            group: ``None`` or a finite-:math:`H` group (weights at the identity element).
+            prefix: key prefix inside a larger state dict (e.g. ``"module.bam1."``).
+
+        Returns:
+            The module.
+
+        Raises:
+            TypeError / ValueError: see ``load_authors_bam``.
+        """
+        from .convert import load_authors_bam
+
+        return load_authors_bam(source, group=group, prefix=prefix)
 
 
 class ResidualAttention(PriorAttention):
