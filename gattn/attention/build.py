@@ -20,6 +20,7 @@ def build_attention(
     lifting: bool,
     reduction: int = 2,
     kernel_size: int = 7,
+    dilation: int = 1,
 ) -> AttentionOperator | None:
     r"""The operator for an attentive layer.
 
@@ -31,16 +32,35 @@ def build_attention(
         group: :math:`\mathbb{R}^2 \rtimes H`; in_channels, out_channels: the layer's channels.
         lifting: the layer's input is an image.
         reduction: channel-attention bottleneck ratio; kernel_size: spatial-attention kernel.
+        dilation: dilation of the spatial-attention kernel of the signal modes (``"input"``,
+            ``"codomain"``; the official rot-MNIST αF-P4CNN dilates its lifting layer's by 4,
+            docs/attention.md). The pair modes support only ``1``.
+
+    Returns:
+        The operator, or ``None`` for ``attention=None``.
 
     Raises:
-        ValueError: unknown name. TypeError: neither a name nor an operator.
+        ValueError: unknown name; ``dilation`` other than 1 for a pair mode or for an
+            operator instance. TypeError: neither a name nor an operator.
     """
-    if attention is None or isinstance(attention, AttentionOperator):
-        return attention
-    if not isinstance(attention, str):
+    if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 1:
+        raise ValueError(f"attention dilation must be an integer >= 1, got {dilation!r}")
+    if attention is not None and not isinstance(attention, (str, AttentionOperator)):
         raise TypeError(
             f"attention must be one of {ATTENTION_MODES} or an AttentionOperator, got {attention!r}"
         )
+    if isinstance(attention, str) and attention not in ATTENTION_MODES:
+        raise ValueError(
+            f"attention must be one of {ATTENTION_MODES} or an AttentionOperator, got {attention!r}"
+        )
+    if dilation != 1 and not (isinstance(attention, str) and attention in ("input", "codomain")):
+        raise ValueError(
+            f"attention dilation={dilation} is supported by the signal attention modes "
+            f"('input', 'codomain') only, got attention={attention!r}; use dilation 1, or pass "
+            "an operator built with it (e.g. SignalSpatialAttention(..., dilation=...))"
+        )
+    if attention is None or isinstance(attention, AttentionOperator):
+        return attention
     if attention in ("full", "channel", "spatial"):
         channel = (
             ChannelAttention(group, in_channels, out_channels, reduction, lifting)
@@ -59,7 +79,7 @@ def build_attention(
         lift = lifting and attention == "input"
         return SequentialSignalAttention(
             SignalChannelAttention(group, channels, reduction, lift, position=position),
-            SignalSpatialAttention(group, kernel_size, lift, position=position),
+            SignalSpatialAttention(group, kernel_size, lift, position=position, dilation=dilation),
             position=position,
         )
     raise ValueError(

@@ -140,6 +140,8 @@ class SignalChannelAttention(SignalAttention):
         position: ``"input"`` or ``"output"`` (see :class:`SignalAttention`).
         bias: learned biases of both MLP layers (one per hidden unit / channel, shared over
             :math:`H`, so equivariance is kept) — as in torchvision-style SE/CBAM code.
+        hidden: explicit bottleneck width, overriding ``reduction`` (``None``: from
+            ``reduction``) — e.g. timm's rounded ``rd_channels`` (docs/special_cases.md).
 
     Shapes:
         ``x: (B, C, |H|, Y, X) -> (B, C, |H|, 1, 1)``; images ``(B, C, Y, X) -> (B, C, 1, 1)``.
@@ -154,11 +156,16 @@ class SignalChannelAttention(SignalAttention):
         pooling: Sequence[str] = ("avg", "max"),
         position: str = "input",
         bias: bool = False,
+        hidden: int | None = None,
     ) -> None:
         super().__init__(position)
         stab = stabiliser_of(group)
         self.channels = check_positive_int("channels", channels)
-        self.hidden = hidden_channels(channels, reduction)
+        self.hidden = (
+            hidden_channels(channels, reduction)
+            if hidden is None
+            else check_positive_int("hidden", hidden)
+        )
         self.pooling = check_pooling(pooling)
         self.lifting = lifting
         n = 1 if lifting else stab.order

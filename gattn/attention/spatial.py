@@ -14,10 +14,22 @@ element :math:`h^{-1}\tilde h` (a lifting kernel without that index for lifting 
 per output channel :math:`c`; zero padding ``k // 2`` keeps the size. Substituting
 :math:`y \to A(k) y + t` shows :math:`\alpha^X` transforms like the responses (Theorem 1).
 
-Signal form (:class:`SignalSpatialAttention`): :math:`s_X(\tilde g)` = (mean, max) over channels
-of the signal, :math:`\alpha^X = \sigma(s_X \star_G \psi_X)` a group correlation ``2 -> 1``
-(for images: a lifting correlation followed by the mean over :math:`H`, i.e. a correlation with
-the :math:`H`-averaged kernel, which is invariant).
+Signal form (:class:`SignalSpatialAttention`, the input-level :math:`\alpha F` attention):
+:math:`s_X(\tilde g)` = (mean, max) over channels of the signal and
+:math:`\alpha^X = \sigma(s_X \star_G \psi_X)`, a group correlation ``2 -> 1``. For images (the
+lifting layer) the statistics are lifted and the logits pooled over :math:`H` before the sigmoid,
+
+.. math::
+
+    \alpha^X(x) = \sigma\Big(\max_{h \in H} \sum_{j=1,2}\sum_y s_{X,j}(y)\,
+        \psi_{X,j}\big(A(h)^{-1}(y - x)\big)\Big),
+
+the official αF lifting layer's form (``lifting_pool="max"``, the default; ``"mean"`` averages
+over :math:`H` instead, i.e. correlates with the :math:`H`-averaged kernel). Either pooling is
+invariant under :math:`H`, which only permutes the lifted axis, so :math:`\alpha^X` transforms
+like an image. The kernel may be dilated (``dilation`` :math:`d`, zero padding
+:math:`d\,(k - 1)/2` keeps the size; the official rot-MNIST αF-P4CNN uses :math:`d = 4` in its
+lifting layer, docs/attention.md).
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ from ._common import check_positive_int, stabiliser_of
 from .base import PairAttention, SignalAttention
 from .depthwise import depthwise_same
 
-__all__ = ["SpatialAttention", "SignalSpatialAttention", "channel_statistics"]
+__all__ = ["LIFTING_POOLS", "SpatialAttention", "SignalSpatialAttention", "channel_statistics"]
 
 
 def channel_statistics(x: Tensor, dim: int) -> Tensor:
@@ -127,25 +139,47 @@ class SpatialAttention(PairAttention):
         )
 
 
+LIFTING_POOLS = ("max", "mean")
+
+
 class SignalSpatialAttention(SignalAttention):
-    r"""Equivariant spatial attention on one signal, :math:`\alpha^X(\tilde g)`.
+    r"""Equivariant spatial attention on one signal, :math:`\alpha^X(\tilde g)` (docs/attention.md).
 
     Args:
         group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
         kernel_size: odd size of :math:`\psi_X`.
         lifting: the attended signal is an image ``(B, C, Y, X)``.
         position: ``"input"`` or ``"output"``.
+        dilation: dilation :math:`d` of :math:`\psi_X` (zero padding :math:`d\,(k-1)/2` keeps
+            the size).
+        lifting_pool: for images, how the lifted logits are pooled over :math:`H` before the
+            sigmoid: ``"max"`` (the official αF lifting layer) or ``"mean"``. Ignored for group
+            signals.
+
+    Raises:
+        ValueError: even or non-positive ``kernel_size``, ``dilation < 1``, unknown
+            ``lifting_pool`` or ``position``.
 
     Shapes:
         ``x: (B, C, |H|, Y, X) -> (B, 1, |H|, Y, X)``; images ``(B, C, Y, X) -> (B, 1, Y, X)``.
     """
 
     def __init__(
-        self, group, kernel_size: int = 7, lifting: bool = False, position: str = "input"
+        self,
+        group,
+        kernel_size: int = 7,
+        lifting: bool = False,
+        position: str = "input",
+        dilation: int = 1,
+        lifting_pool: str = "max",
     ) -> None:
         super().__init__(position)
         stab = stabiliser_of(group)
         self.kernel_size = _check_kernel(kernel_size)
+        self.dilation = check_positive_int("dilation", dilation)
+        if lifting_pool not in LIFTING_POOLS:
+            raise ValueError(f"lifting_pool must be one of {LIFTING_POOLS}, got {lifting_pool!r}")
+        self.lifting_pool = lifting_pool
         self.lifting = lifting
         self.order = stab.order
         self.transform = KernelTransform(stab, kernel_size, not lifting, None)
@@ -154,18 +188,44 @@ class SignalSpatialAttention(SignalAttention):
         fan_in = 2 * (1 if lifting else stab.order) * kernel_size**2
         nn.init.normal_(self.weight, std=math.sqrt(1.0 / fan_in))
 
-    def forward(self, x: Tensor) -> Tensor:
-        k = self.kernel_size
+    @property
+    def padding(self) -> int:
+        r"""Size-preserving zero padding :math:`d\,(k - 1)/2`."""
+        return self.dilation * (self.kernel_size // 2)
+
+    def logits(self, x: Tensor) -> Tensor:
+        r"""The attention logits before the sigmoid.
+
+        Args:
+            x: the attended signal ``(B, C, |H|, Y, X)`` or image ``(B, C, Y, X)``.
+
+        Returns:
+            ``(B, |H|, Y, X)`` for group signals; for images the lifted logits
+            ``(B, |H|, Y, X)`` (before the pooling over :math:`H`).
+        """
         bank = self.transform(self.weight)  # (|H|, 2 [|H|], k, k)
         if self.lifting:
-            # mean over h of the lifted response = correlation with the H-averaged kernel
             stats = channel_statistics(x, dim=1)  # (B, 2, Y, X)
-            logits = F.conv2d(stats, bank.mean(dim=0, keepdim=True), padding=k // 2)
-            return torch.sigmoid(logits)  # (B, 1, Y, X)
-        b, _, n, y, w = x.shape
-        stats = channel_statistics(x, dim=1).reshape(b, 2 * n, y, w)
-        logits = F.conv2d(stats, bank, padding=k // 2)  # (B, |H|, Y, X)
-        return torch.sigmoid(logits).unsqueeze(1)
+        else:
+            b, _, n, y, w = x.shape
+            stats = channel_statistics(x, dim=1).reshape(b, 2 * n, y, w)
+        return F.conv2d(stats, bank, padding=self.padding, dilation=self.dilation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.lifting:
+            if self.lifting_pool == "mean":
+                # mean over h of the lifted logits = correlation with the H-averaged kernel
+                bank = self.transform(self.weight).mean(dim=0, keepdim=True)
+                stats = channel_statistics(x, dim=1)
+                pooled = F.conv2d(stats, bank, padding=self.padding, dilation=self.dilation)
+            else:
+                pooled = self.logits(x).amax(dim=1, keepdim=True)
+            return torch.sigmoid(pooled)  # (B, 1, Y, X)
+        return torch.sigmoid(self.logits(x)).unsqueeze(1)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, lifting={self.lifting}, position={self.position!r}"
+        pool = f", lifting_pool={self.lifting_pool!r}" if self.lifting else ""
+        return (
+            f"kernel_size={self.kernel_size}, dilation={self.dilation}, lifting={self.lifting}"
+            f"{pool}, position={self.position!r}"
+        )

@@ -46,6 +46,8 @@ class AllCNNC(nn.Module):
         attention: attention mode of every convolution (``"input"`` for the αF models).
         reduction: channel-attention ratio (16 on CIFAR).
         dropout: dropout after each pool (input dropout is ``dropout * 0.4``, i.e. 0.2).
+        residual: the paper's residual attention :math:`(1 - \alpha^-)\tilde f` (default);
+            ``False``: the plain form (docs/attention.md).
 
     Shapes:
         ``x: (B, in_channels, 32, 32) -> (B, num_classes)``.
@@ -60,9 +62,10 @@ class AllCNNC(nn.Module):
         attention: str | None = None,
         reduction: int = 16,
         dropout: float = 0.5,
+        residual: bool = True,
     ) -> None:
         super().__init__()
-        make = ConvFactory(group, attention, reduction=reduction)
+        make = ConvFactory(group, attention, reduction=reduction, residual=residual)
         c1, c2 = default_allcnnc_widths(make.order) if widths is None else widths
         for name, v in (("widths[0]", c1), ("widths[1]", c2), ("num_classes", num_classes)):
             if not isinstance(v, int) or v < 1:

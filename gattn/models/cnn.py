@@ -42,6 +42,12 @@ class RotMNISTCNN(nn.Module):
             before the spatial max-pool, as in the reference implementation).
         attention: attention mode of every layer (see :class:`~gattn.models.layers.ConvFactory`).
         reduction: channel-attention ratio.
+        residual: the paper's residual attention :math:`(1 - \alpha^-)\tilde f` in every
+            attentive layer (default, as the official α-P4CNN / αF-P4CNN); ``False``: the plain
+            form :math:`\alpha\tilde f` (docs/attention.md).
+        lifting_attention_dilation: dilation of the lifting layer's input-level spatial
+            attention kernel; ``None`` (default): 4 for ``attention="input"`` (the official
+            αF-P4CNN), 1 otherwise.
 
     Shapes:
         ``x: (B, in_channels, 28, 28) -> logits (B, num_classes)``.
@@ -56,6 +62,8 @@ class RotMNISTCNN(nn.Module):
         dropout: float = 0.3,
         attention: str | None = None,
         reduction: int = 2,
+        residual: bool = True,
+        lifting_attention_dilation: int | None = None,
     ) -> None:
         super().__init__()
         for name, v in (("channels", channels), ("num_classes", num_classes)):
@@ -63,7 +71,15 @@ class RotMNISTCNN(nn.Module):
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        make = ConvFactory(group, attention, reduction=reduction)
+        if lifting_attention_dilation is None:  # the official αF-P4CNN dilates by 4
+            lifting_attention_dilation = 4 if attention == "input" else 1
+        make = ConvFactory(
+            group,
+            attention,
+            reduction=reduction,
+            residual=residual,
+            lifting_attention_dilation=lifting_attention_dilation,
+        )
         blocks: list[nn.Module] = []
         for i in range(6):
             conv = (

@@ -31,18 +31,37 @@ class ConvFactory:
             :mod:`gattn.nn.attentive` with that mode.
         reduction: channel-attention ratio :math:`r` (2 on rot-MNIST, 16 on CIFAR).
         attention_kernel_size: size of the spatial-attention kernel :math:`\psi_X`.
-        residual: residual attention :math:`(1 - \alpha^-)\tilde f`.
+        residual: the paper's residual attention :math:`(1 - \alpha^-)\tilde f` (default, as
+            in the official attentive layers); ``False`` for the plain form
+            :math:`\alpha\tilde f` (docs/attention.md).
+        lifting_attention_dilation: dilation of the lifting layer's spatial-attention kernel
+            (``"input"`` mode only; the official rot-MNIST αF-P4CNN uses 4).
+
+    Raises:
+        ValueError: unknown ``attention``; bad ``lifting_attention_dilation``.
+        TypeError: ``residual`` not a bool.
     """
 
     group: SemidirectProduct
     attention: str | None = None
     reduction: int = 2
     attention_kernel_size: int = 7
-    residual: bool = False
+    residual: bool = True
+    lifting_attention_dilation: int = 1
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_MODES:
             raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
+        if not isinstance(self.residual, bool):
+            raise TypeError(f"residual must be a bool, got {self.residual!r}")
+        d = self.lifting_attention_dilation
+        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+            raise ValueError(f"lifting_attention_dilation must be an integer >= 1, got {d!r}")
+        if d != 1 and self.attention != "input":
+            raise ValueError(
+                f"lifting_attention_dilation={d} needs attention='input' (input-level spatial "
+                f"attention), got attention={self.attention!r}"
+            )
 
     @property
     def order(self) -> int:
@@ -66,7 +85,14 @@ class ConvFactory:
         from ..nn.attentive import AttentiveLiftingConv
 
         return AttentiveLiftingConv(
-            self.group, cin, cout, kernel_size, padding=padding, bias=bias, **self._kw()
+            self.group,
+            cin,
+            cout,
+            kernel_size,
+            padding=padding,
+            bias=bias,
+            attention_dilation=self.lifting_attention_dilation,
+            **self._kw(),
         )
 
     def conv(

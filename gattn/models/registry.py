@@ -88,7 +88,9 @@ def get_model(name: str, size_check: str | None = "warn", **kw: Any) -> nn.Modul
         size_check: ``"warn"`` (default): warn once per input size that makes the model only
             approximately equivariant (:class:`gattn.analysis.EquivarianceWarning`);
             ``"error"``: raise ``ValueError`` instead; ``None``: no check.
-        **kw: builder options (``num_classes``, ``in_channels``, widths, ``dropout``...).
+        **kw: builder options (``num_classes``, ``in_channels``, widths, ``dropout``...;
+            the attentive CNNs take ``residual=False`` for the plain attention form instead of
+            the paper's residual one, docs/attention.md).
 
     Returns:
         A fresh ``nn.Module`` mapping images ``(B, C, S, S)`` to logits ``(B, K)``.

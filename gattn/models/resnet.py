@@ -76,6 +76,8 @@ class ResNet(nn.Module):
         num_classes, in_channels: classes and image channels.
         attention: attention mode of every convolution.
         reduction: channel-attention ratio.
+        residual: the paper's residual attention :math:`(1 - \alpha^-)\tilde f` (default);
+            ``False``: the plain form (docs/attention.md).
 
     Shapes:
         ``x: (B, in_channels, 32, 32) -> (B, num_classes)``.
@@ -90,11 +92,12 @@ class ResNet(nn.Module):
         in_channels: int = 3,
         attention: str | None = None,
         reduction: int = 16,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
             raise ValueError(f"depth must be 6n + 2 with n >= 1, got {depth!r}")
-        make = ConvFactory(group, attention, reduction=reduction)
+        make = ConvFactory(group, attention, reduction=reduction, residual=residual)
         c = default_resnet_widths(make.order) if widths is None else tuple(widths)
         n = (depth - 2) // 6
         self.stem = nn.Sequential(

@@ -18,9 +18,23 @@ with partial responses :math:`\tilde f_{\tilde c}(x, h, \tilde h) = [f_{\tilde c
 * ``"codomain"``: :math:`\alpha(g)` multiplies the output of the group convolution;
 * ``None``: the plain group convolution.
 
-``residual=True`` replaces :math:`\alpha` by :math:`1 - \alpha` (the layer outputs
-:math:`(1-\alpha^-)\tilde f`; it can suppress as well as pass). For pair attention this is
-evaluated as plain convolution minus attentive convolution (linear in :math:`\alpha`).
+**Residual form (the paper's, the default for every named mode).** The official attentive
+layers output :math:`(1 - \alpha^-)\,\tilde f`: the attention learns what to *suppress*,
+:math:`\alpha^+ = 1 - \alpha^-`, so a layer can suppress as well as pass (the official code's
+reason: good gradient propagation). With ``residual=True``
+
+.. math::
+
+    [f \star^\alpha_G \psi](x, h) = \sum_{\tilde c}\sum_{\tilde h}
+        \big(1 - \alpha_{\tilde c}((x, h), \tilde h)\big)\, \tilde f_{\tilde c}(x, h, \tilde h),
+
+evaluated for pair attention as plain convolution minus attentive convolution (linear in
+:math:`\alpha`); for input-level :math:`\alpha F` the input becomes :math:`(1 - \alpha)\,f`
+before the plain convolution; for co-domain attention the output becomes
+:math:`(1 - \alpha)\,y`. ``residual=False`` gives the plain form :math:`\alpha\,\tilde f`
+(not the paper's models). ``residual=None`` (default) means ``True`` for a named mode and
+``False`` for an operator instance, whose weights are its own (e.g. BAM's :math:`1 + \alpha`,
+docs/special_cases.md). See docs/attention.md.
 """
 
 from __future__ import annotations
@@ -61,7 +75,8 @@ class _AttentiveBase(nn.Module):
         attention: str | AttentionOperator | None = "full",
         reduction: int = 2,
         attention_kernel_size: int = 7,
-        residual: bool = False,
+        residual: bool | None = None,
+        attention_dilation: int = 1,
     ) -> None:
         super().__init__()
         from ..attention import build_attention
@@ -75,8 +90,11 @@ class _AttentiveBase(nn.Module):
         self.in_order = 1 if self.lifting else self.order
         _check_int("reduction", reduction, 1)
         _check_int("attention_kernel_size", attention_kernel_size, 1)
-        if not isinstance(residual, bool):
-            raise TypeError(f"residual must be a bool, got {residual!r}")
+        self.attention_dilation = _check_int("attention_dilation", attention_dilation, 1)
+        if residual is not None and not isinstance(residual, bool):
+            raise TypeError(f"residual must be a bool or None, got {residual!r}")
+        if residual is None:  # the paper's residual form for the named modes
+            residual = isinstance(attention, str)
         self.residual = residual
         self.attention_mode = (
             attention
@@ -91,6 +109,7 @@ class _AttentiveBase(nn.Module):
             self.lifting,
             reduction,
             attention_kernel_size,
+            attention_dilation,
         )
 
     def filter_bank(self) -> Tensor:
@@ -143,7 +162,10 @@ class _AttentiveBase(nn.Module):
         return self._bias(y)
 
     def extra_repr(self) -> str:
-        return f"attention={self.attention_mode!r}, residual={self.residual}"
+        dil = (
+            f", attention_dilation={self.attention_dilation}" if self.attention_dilation > 1 else ""
+        )
+        return f"attention={self.attention_mode!r}, residual={self.residual}{dil}"
 
 
 class AttentiveLiftingConv(_AttentiveBase):
@@ -157,8 +179,17 @@ class AttentiveLiftingConv(_AttentiveBase):
             ``None`` or an :class:`~gattn.attention.AttentionOperator`.
         reduction: channel-attention bottleneck ratio :math:`r`.
         attention_kernel_size: odd size of the spatial-attention kernel :math:`\psi_X`.
-        residual: output :math:`(1 - \alpha)`-weighted responses instead of
-            :math:`\alpha`-weighted ones.
+        residual: output :math:`(1 - \alpha)`-weighted responses (the paper's residual form)
+            instead of :math:`\alpha`-weighted ones; ``None`` (default): ``True`` for a named
+            ``attention`` mode, ``False`` for an operator instance (docs/attention.md).
+        attention_dilation: dilation of the spatial-attention kernel, ``"input"`` and
+            ``"codomain"`` modes only (padding ``dilation * (attention_kernel_size // 2)``
+            keeps the size; the official rot-MNIST αF-P4CNN uses 4 in its lifting layer).
+
+    Raises:
+        ValueError: bad sizes, unknown ``attention``, ``attention_dilation != 1`` with a
+            mode other than ``"input"`` / ``"codomain"``.
+        TypeError: ``residual`` neither a bool nor ``None``.
 
     Shapes:
         ``x: (B, C_in, Y, X) -> (B, C_out, |H|, Y', X')``.

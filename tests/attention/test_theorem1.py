@@ -42,6 +42,8 @@ def _signal_ops(group, c, lifting):
     return [
         SignalChannelAttention(group, c, 2, lifting),
         SignalSpatialAttention(group, 3, lifting),
+        SignalSpatialAttention(group, 3, lifting, dilation=2),  # official αF-P4CNN: 7, d = 4
+        SignalSpatialAttention(group, 3, lifting, lifting_pool="mean"),
         SequentialSignalAttention(
             SignalChannelAttention(group, c, 2, lifting), SignalSpatialAttention(group, 3, lifting)
         ),

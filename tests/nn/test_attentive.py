@@ -109,7 +109,8 @@ def test_none_mode_is_plain_group_conv():
 
 def test_residual_is_one_minus_alpha():
     torch.manual_seed(2)
-    a = AttentiveGroupConv(p4(), 2, 3, 3, attention="input", bias=False).double()
+    a = AttentiveGroupConv(p4(), 2, 3, 3, attention="input", bias=False, residual=False)
+    a = a.double()
     r = AttentiveGroupConv(p4(), 2, 3, 3, attention="input", bias=False, residual=True).double()
     r.load_state_dict(a.state_dict())
     plain = AttentiveGroupConv(p4(), 2, 3, 3, attention=None, bias=False).double()

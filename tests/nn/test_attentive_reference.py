@@ -106,8 +106,22 @@ def _make(cls, group, mode, residual, stride, padding, seed):
 @pytest.mark.parametrize("cls", [AttentiveLiftingConv, AttentiveGroupConv])
 @pytest.mark.parametrize(
     "group,residual,stride,padding,size",
-    [(p4(), False, 1, 1, 7), (p4m(), True, 1, 0, 8), (p4(), False, 2, 1, 9)],
-    ids=["p4-odd", "p4m-even-residual", "p4-stride2"],
+    [
+        (p4(), False, 1, 1, 7),
+        (p4(), True, 1, 1, 7),
+        (p4m(), True, 1, 0, 8),
+        (p4m(), False, 1, 0, 8),
+        (p4(), False, 2, 1, 9),
+        (p4(), True, 2, 1, 9),
+    ],
+    ids=[
+        "p4-odd",
+        "p4-odd-residual",
+        "p4m-even-residual",
+        "p4m-even",
+        "p4-stride2",
+        "p4-stride2-residual",
+    ],
 )
 def test_lean_equals_reference(mode, cls, group, residual, stride, padding, size):
     layer = _make(cls, group, mode, residual, stride, padding, seed=size)
