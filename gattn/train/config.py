@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class TrainConfig:
         num_workers: DataLoader workers.
         data_root: where the dataset's raw files are (dataset default if ``None``).
         model_kwargs: extra keyword arguments of the model builder.
+        gattn_version: the gattn version that wrote the run (set when training starts;
+            ``None`` in runs of gattn < 0.2, see :meth:`build_model_kwargs`).
         data_kwargs: extra keyword arguments of the dataset builder (e.g. ``rotate=False``,
             ``size=29`` for ``rotmnist-small``: upright digits resized to 29 px).
         recalibrate_bn: before every validation, re-estimate the batch-norm running
@@ -82,6 +85,7 @@ class TrainConfig:
     data_root: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     data_kwargs: dict[str, Any] = field(default_factory=dict)
+    gattn_version: str | None = None
     recalibrate_bn: bool = False
 
     def __post_init__(self) -> None:
@@ -105,6 +109,36 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a dict with string keys, got {kw!r}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+
+    def trained_in_plain_form(self) -> bool:
+        """Whether this is a run of gattn < 0.2 (no ``gattn_version``) of a model with a
+        ``residual`` option it did not set: gattn < 0.2 built the attentive zoo models in the
+        plain form :math:`\alpha \tilde f`, gattn >= 0.2 in the paper's residual form
+        :math:`(1 - \alpha)\tilde f` (docs/attention.md). The weights fit both; only the
+        recorded version tells which function they were trained for."""
+        if self.gattn_version is not None or "residual" in self.model_kwargs:
+            return False
+        from ..models import get_model
+
+        try:
+            model = get_model(self.model, **self.model_kwargs)
+        except (ValueError, TypeError):
+            return False
+        return any(getattr(m, "residual", None) is True for m in model.modules())
+
+    def build_model_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild the run's model as it was trained:
+        ``model_kwargs``, plus ``residual=False`` (with a warning) for a run trained in the
+        plain form by gattn < 0.2 (:meth:`trained_in_plain_form`)."""
+        kw = dict(self.model_kwargs)
+        if self.trained_in_plain_form():
+            warnings.warn(
+                f"this {self.model!r} run was written by gattn < 0.2, whose attentive models "
+                "were the plain (non-residual) form: rebuilding it with residual=False",
+                stacklevel=2,
+            )
+            kw["residual"] = False
+        return kw
 
     def splits(self) -> Any:
         """The run's dataset: :func:`gattn.data.get_dataset` with this configuration's name,

@@ -107,7 +107,7 @@ def load_run_model(run: str | os.PathLike[str], device: str = "auto") -> tuple[n
     best = load_checkpoint(
         run / "best.pt", map_location=dev, required=("model", "epoch", "val_error")
     )
-    model = get_model(cfg.model, **cfg.model_kwargs).to(dev)
+    model = get_model(cfg.model, **cfg.build_model_kwargs()).to(dev)
     model.load_state_dict(best["model"])
     return model.eval(), best
 

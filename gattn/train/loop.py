@@ -23,6 +23,7 @@ the dropout / batch-norm "variance shift"); see :class:`Trainer`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -38,6 +39,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 
+from .. import __version__
 from .batchnorm import recalibrate_batchnorm
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .config import RESUME_KEYS, TrainConfig
@@ -151,6 +153,8 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, splits: Any = None, model: nn.Module | None = None):
+        if config.gattn_version is None:  # this code trains it: record which (see TrainConfig)
+            config = dataclasses.replace(config, gattn_version=__version__)
         self.config = config
         self.device = resolve_device(config.device)
         self.distributed = init_distributed(self.device)
@@ -270,6 +274,12 @@ class Trainer:
             raise ValueError(
                 f"cannot resume {str(self.out)!r}: {str(path)!r} is invalid: {exc}"
             ) from exc
+        if TrainConfig.from_dict(saved).trained_in_plain_form():
+            raise ValueError(
+                f"cannot resume {str(self.out)!r}: it was trained by gattn < 0.2, whose "
+                f"attentive models were the plain form; gattn >= 0.2 builds the paper's "
+                f"residual form (docs/attention.md). Evaluate it as it is, or train anew"
+            )
         now = self.config.to_dict()
         for key in RESUME_KEYS:
             if saved.get(key) != now.get(key):

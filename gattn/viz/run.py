@@ -96,6 +96,8 @@ def load_run(run: str | os.PathLike[str]) -> LoadedRun:
     weights = state.get("model") if isinstance(state, dict) else None
     if not isinstance(weights, dict):
         raise ValueError(f"checkpoint {str(path)!r} holds no 'model' state dict")
-    model = get_model(config["model"], **config.get("model_kwargs", {}))
+    from ..train.config import TrainConfig
+
+    model = get_model(config["model"], **TrainConfig.from_dict(config).build_model_kwargs())
     model.load_state_dict(weights)
     return LoadedRun(model.to(torch.device("cpu")).eval(), config, path)
