@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["register"]
 
@@ -13,15 +14,26 @@ def _run(args: argparse.Namespace) -> int:
     from ..bench import run_suite, to_markdown
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    result = run_suite(
-        device=device,
-        quick=args.quick,
-        repeats=args.repeats,
-        rounds=args.rounds,
-        out_dir=args.out,
-        select=args.select,
-        progress=not args.quiet,
-    )
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        print(
+            f"gattn bench: error: --device {device!r} requested but CUDA is not available "
+            "(this torch build or machine has no GPU); use --device cpu",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        result = run_suite(
+            device=device,
+            quick=args.quick,
+            repeats=args.repeats,
+            rounds=args.rounds,
+            out_dir=args.out,
+            select=args.select,
+            progress=not args.quiet,
+        )
+    except (ValueError, TypeError) as exc:
+        print(f"gattn bench: error: {exc}", file=sys.stderr)
+        return 2
     print(to_markdown(result))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gattn.bench import default_suite, run_isolated, to_markdown
 from gattn.bench.cases import build_case
@@ -79,3 +80,21 @@ def test_rounds_take_the_median_of_same_round_ratios(monkeypatch, tmp_path) -> N
     assert "3 rounds" in (tmp_path / f"{res['device']}-quick.md").read_text()
     with pytest.raises(ValueError, match="rounds"):
         suite.run_suite(quick=True, rounds=0, out_dir=None, select="Conv2d (floor)", progress=False)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--rounds", "0"], "rounds must be a positive integer"),
+        (["--select", "no-such-row", "--quick"], "matches no benchmark row"),
+        (["--device", "cuda:7"], "CUDA is not available"),
+    ],
+)
+def test_bench_cli_bad_input_is_one_error_line(argv, message, capsys, tmp_path):
+    if "cuda" in argv[-1] and torch.cuda.is_available():
+        pytest.skip("a machine with CUDA")
+    from gattn.cli import main
+
+    assert main(["bench", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gattn bench: error:") and message in err
