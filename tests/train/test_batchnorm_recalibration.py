@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_runs import random_splits, tiny_config
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -187,29 +188,11 @@ def test_errors_no_batchnorm_and_empty_loader():
 
 # -- the training option ---------------------------------------------------------------------
 def _splits() -> Splits:
-    g = torch.Generator().manual_seed(0)
-
-    def ds(k: int) -> TensorDataset:
-        return TensorDataset(
-            torch.rand(k, 1, 28, 28, generator=g), torch.randint(0, 10, (k,), generator=g)
-        )
-
-    return Splits(ds(32), ds(8), ds(8))
+    return random_splits(n_eval=8)
 
 
 def _config(out, epochs: int, **kw) -> TrainConfig:
-    base = dict(
-        model="p4cnn",
-        data="rotmnist-small",
-        epochs=epochs,
-        out=str(out),
-        batch_size=16,
-        quiet=True,
-        device="cpu",
-        model_kwargs={"channels": 2},
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(out, epochs, channels=2, **kw)
 
 
 def _bn_stats(state: dict) -> dict:

@@ -8,13 +8,12 @@ import random
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from tiny_runs import random_splits as _splits
+from tiny_runs import tiny_config as _config
 
 from gattn.cli import main
-from gattn.data import Splits
 from gattn.train import (
     CheckpointError,
-    TrainConfig,
     capture_rng,
     load_checkpoint,
     restore_rng,
@@ -31,30 +30,6 @@ class _Payload:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def _splits() -> Splits:
-    g = torch.Generator().manual_seed(0)
-
-    def ds(k: int) -> TensorDataset:
-        return TensorDataset(
-            torch.rand(k, 1, 28, 28, generator=g), torch.randint(0, 10, (k,), generator=g)
-        )
-
-    return Splits(ds(32), ds(16), ds(16))
-
-
-def _config(out, epochs: int = 1) -> TrainConfig:
-    return TrainConfig(
-        model="p4cnn",
-        data="rotmnist-small",
-        epochs=epochs,
-        out=str(out),
-        batch_size=16,
-        quiet=True,
-        device="cpu",
-        model_kwargs={"channels": 4},
-    )
 
 
 def _malicious(path, marker, zipped: bool = True) -> None:

@@ -12,14 +12,13 @@ import types
 
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from tiny_runs import random_splits as _splits
+from tiny_runs import tiny_config as _config
 
 from gattn.cli import main
-from gattn.data import Splits
 from gattn.train import (
     RunLock,
     RunLockedError,
-    TrainConfig,
     load_checkpoint,
     read_metrics,
     resolve_device,
@@ -27,32 +26,6 @@ from gattn.train import (
     train,
 )
 from gattn.train import loop as loop_module
-
-
-def _splits() -> Splits:
-    g = torch.Generator().manual_seed(0)
-
-    def ds(k: int) -> TensorDataset:
-        return TensorDataset(
-            torch.rand(k, 1, 28, 28, generator=g), torch.randint(0, 10, (k,), generator=g)
-        )
-
-    return Splits(ds(32), ds(16), ds(16))
-
-
-def _config(out, epochs: int = 1, **kw) -> TrainConfig:
-    base = dict(
-        model="p4cnn",
-        data="rotmnist-small",
-        epochs=epochs,
-        out=str(out),
-        batch_size=16,
-        quiet=True,
-        device="cpu",
-        model_kwargs={"channels": 4},
-    )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 # -- the lock ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from tiny_runs import tiny_config as _config
 from torch.utils.data import TensorDataset
 
 from gattn.data import Splits
@@ -22,21 +23,6 @@ def _splits(n: int = 48, seed: int = 0) -> Splits:
         )
 
     return Splits(ds(n), ds(16), ds(16))
-
-
-def _config(out, epochs: int, **kw) -> TrainConfig:
-    base = dict(
-        model="p4cnn",
-        data="rotmnist-small",
-        epochs=epochs,
-        out=str(out),
-        batch_size=16,
-        quiet=True,
-        device="cpu",
-        model_kwargs={"channels": 4},
-    )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def _final_state(run) -> dict:
