@@ -1,21 +1,39 @@
-"""Groups: the abstract interface, finite groups from generators, SO(2)/O(2), affine groups,
-the catalogue and the action on images and group signals."""
+"""Groups: the abstract interface, finite groups from generators and the tables derived from
+them, SO(2)/O(2), affine groups R^d x| H (d = 1, 2, 3), the catalogue, layouts and the action on
+signals, images, volumes and group signals."""
 
-from .affine import SemidirectProduct
+from .affine import SemidirectProduct, stabiliser_of
 from .base import Group, MatrixGroup, check_element_shape
-from .catalogue import E2, SE2, Rn, catalogue, cyclic, dihedral, p4, p4m
+from .catalogue import (
+    E2,
+    SE2,
+    Rn,
+    catalogue,
+    cube,
+    cubem,
+    cyclic,
+    dihedral,
+    line_reflection,
+    octahedral,
+    p1m,
+    p4,
+    p4m,
+)
 from .continuous import O2, SO2, wrap_angle
 from .finite import CyclicGroup, DihedralGroup, FiniteGroup, TrivialGroup, rotation_matrix
+from .layouts import GroupSignal, Image, Invariant, Layout, PairSignal, module_layouts
 from .naming import planar_label
 from .signals import (
     apply_group_element,
     disc_mask,
     is_grid_exact,
     pixel_coordinates,
+    sampling_positions,
     transform_image,
-    transform_points_index,
     transform_signal,
 )
+from .tables import FiniteTables, element_indices, finite_tables
+from .validation import check_choice, check_int
 
 __all__ = [
     "Group",
@@ -26,24 +44,41 @@ __all__ = [
     "DihedralGroup",
     "TrivialGroup",
     "rotation_matrix",
+    "FiniteTables",
+    "finite_tables",
+    "element_indices",
     "SO2",
     "O2",
     "wrap_angle",
     "SemidirectProduct",
+    "stabiliser_of",
     "Rn",
     "SE2",
     "E2",
     "p4",
     "p4m",
+    "p1m",
+    "cube",
+    "cubem",
     "cyclic",
     "dihedral",
+    "octahedral",
+    "line_reflection",
     "catalogue",
+    "Layout",
+    "Invariant",
+    "Image",
+    "GroupSignal",
+    "PairSignal",
+    "module_layouts",
     "pixel_coordinates",
+    "sampling_positions",
     "is_grid_exact",
     "transform_image",
     "transform_signal",
-    "transform_points_index",
     "disc_mask",
     "apply_group_element",
     "planar_label",
+    "check_int",
+    "check_choice",
 ]

@@ -19,9 +19,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import MatrixGroup, check_element_shape
+from .base import Group, MatrixGroup, check_element_shape
+from .tables import finite_tables
 
-__all__ = ["SemidirectProduct"]
+__all__ = ["SemidirectProduct", "stabiliser_of"]
 
 
 class SemidirectProduct(MatrixGroup):
@@ -47,8 +48,7 @@ class SemidirectProduct(MatrixGroup):
                 f"stabiliser must be a MatrixGroup (it must act linearly), got {stabiliser!r}"
             )
         if lattice:
-            exact = getattr(stabiliser, "grid_exact", None)
-            if exact is None or not bool(exact.all()):
+            if not stabiliser.is_finite or not finite_tables(stabiliser).all_lattice_preserving:
                 raise ValueError(
                     f"lattice=True needs a finite stabiliser that maps Z^d onto itself; "
                     f"{stabiliser.name} does not"
@@ -73,11 +73,6 @@ class SemidirectProduct(MatrixGroup):
         batch = torch.broadcast_shapes(x.shape[:-1], p.shape[:-1])
         return torch.cat([x.expand(*batch, -1), p.expand(*batch, -1)], -1)
 
-    def translation(self, x: Tensor) -> Tensor:
-        """The pure translation :math:`(x, e)`."""
-        h = self.stabiliser.identity(x.shape[:-1], device=x.device)
-        return self.join(x, h)
-
     def embed(self, h: Tensor, dtype: torch.dtype | None = None) -> Tensor:
         """The element :math:`(0, h)` of :math:`G` for stabiliser elements ``h``."""
         dtype = dtype or torch.get_default_dtype()
@@ -87,8 +82,8 @@ class SemidirectProduct(MatrixGroup):
         return self.join(x, h)
 
     def stabiliser_weights(self, h: Tensor) -> Tensor:
-        r"""Haar quadrature weights of the fibre :math:`\{0\} \times H`:
-        ``H.haar_weights(h) / |det A(h)|``, ``(N,)``."""
+        r"""Haar quadrature weights of the fibre :math:`\{0\} \times H` of
+        :math:`dg = dx\,dh / |\det A(h)|`: ``H.haar_weights(h) / |det A(h)|``, ``(N,)``."""
         return self.stabiliser.haar_weights(h) / self.stabiliser.det(h).abs()
 
     # ---------------------------------------------------------------- Group API
@@ -178,10 +173,7 @@ class SemidirectProduct(MatrixGroup):
     def haar_weights(self, grid: Tensor) -> Tensor:
         r"""Lebesgue measure on the (unit-spaced) translations times the stabiliser's Haar
         weights, divided by :math:`|\det A(h)|`."""
-        _, h = self.split(grid)
-        if self.stabiliser.is_finite:
-            return 1.0 / self.stabiliser.det(h).abs()
-        return self.stabiliser.haar_weights(h) / self.stabiliser.det(h).abs()
+        return self.stabiliser_weights(self.split(grid)[1])
 
     def features(self, g: Tensor) -> Tensor:
         x, h = self.split(g)
@@ -220,3 +212,40 @@ class SemidirectProduct(MatrixGroup):
         v_mat = torch.linalg.matrix_exp(m)[..., :d, d:]  # = sum xi^k/(k+1)!
         u = torch.linalg.solve(v_mat, x.unsqueeze(-1)).squeeze(-1)
         return torch.cat([u, w], -1)
+
+
+def stabiliser_of(group: Group, *, finite: bool = False, dims: tuple[int, ...] | None = None):
+    r"""The stabiliser :math:`H` of an affine group :math:`\mathbb{R}^d \rtimes H` (a matrix group
+    given alone is its own stabiliser, acting with zero translation).
+
+    Args:
+        group: a :class:`SemidirectProduct` or a :class:`~gattn.groups.MatrixGroup`.
+        finite: require a finite :math:`H` (layers with a group axis of fixed length).
+        dims: accepted translation dimensions :math:`d` (``None``: any).
+
+    Returns:
+        :math:`H`.
+
+    Raises:
+        TypeError: ``group`` is neither. ValueError: :math:`H` is not finite though
+        ``finite=True``, or :math:`d` is not in ``dims``.
+    """
+    if isinstance(group, SemidirectProduct):
+        stab = group.stabiliser
+    elif isinstance(group, MatrixGroup):
+        stab = group
+    else:
+        raise TypeError(
+            f"group must be an affine group R^d x| H (e.g. gattn.groups.p4()) or a matrix group, "
+            f"got {group!r}"
+        )
+    if dims is not None and stab.action_dim not in dims:
+        raise ValueError(
+            f"group {group.name} acts on R^{stab.action_dim}; this needs d in {tuple(dims)}"
+        )
+    if finite and not stab.is_finite:
+        raise ValueError(
+            f"group {group.name} has the infinite stabiliser {stab.name}; layers with a group "
+            f"axis need a finite one — discretise it, e.g. SE2(n=8)"
+        )
+    return stab

@@ -68,8 +68,9 @@ class Group(ABC):
     # ---------------------------------------------------------------- properties
     @property
     def is_finite(self) -> bool:
-        """Whether the group has finitely many elements (``grid()`` lists them all)."""
-        return False
+        """Whether the group has finitely many elements (``grid()`` lists them all). Default:
+        groups whose elements are integer indices (``element_dtype == "long"``) are finite."""
+        return self.element_dtype == "long"
 
     @property
     def is_compact(self) -> bool:
@@ -78,8 +79,8 @@ class Group(ABC):
 
     @property
     def order(self) -> int | None:
-        """``|G|`` for finite groups, ``None`` otherwise."""
-        return None
+        """``|G|`` for finite groups (the length of ``grid()``), ``None`` otherwise."""
+        return int(self.grid().shape[0]) if self.is_finite else None
 
     # ---------------------------------------------------------------- core maths
     @abstractmethod
@@ -128,27 +129,6 @@ class Group(ABC):
         :math:`(g, h) \mapsto (kg, kh)`."""
         return self.product(self.inverse(g), h)
 
-    def integrate(self, values: Tensor, grid: Tensor, dim: int = -1) -> Tensor:
-        r"""Approximate :math:`\int_G \varphi(g)\,dg` from ``values`` sampled at ``grid``.
-
-        Args:
-            values: :math:`\varphi` at the grid points, the grid along ``dim``.
-            grid: ``(N, *element_shape)`` quadrature points.
-            dim: axis of ``values`` that runs over the grid.
-
-        Returns:
-            ``values`` weighted by :meth:`haar_weights` and summed over ``dim``.
-        """
-        w = self.haar_weights(grid).to(device=values.device, dtype=values.dtype)
-        if values.shape[dim] != w.shape[0]:
-            raise ValueError(
-                f"values has {values.shape[dim]} entries along dim {dim}, expected {w.shape[0]}"
-                f" (the grid size)"
-            )
-        shape = [1] * values.dim()
-        shape[dim] = -1
-        return (values * w.reshape(shape)).sum(dim)
-
     def equal(self, g: Tensor, h: Tensor, atol: float = 1e-6) -> Tensor:
         """Elementwise test ``g == h`` (up to ``atol`` for continuous groups): ``(*batch,)``."""
         if self.element_dtype == "long":
@@ -188,18 +168,27 @@ class MatrixGroup(Group):
 
     @property
     def parameter_dim(self) -> int:
-        """Number of float coordinates used to store one element inside an affine group."""
-        return max(1, int(torch.Size(self.element_shape).numel())) if self.order != 1 else 0
+        """Number of float coordinates used to store one element inside an affine group
+        (0 for the trivial group, whose only element needs none)."""
+        if self.is_finite and self.order == 1:
+            return 0
+        return max(1, int(torch.Size(self.element_shape).numel()))
 
     def to_parameters(self, g: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
         """Encode elements as floats ``(*batch, parameter_dim)`` (inverse of
         :meth:`from_parameters`)."""
-        flat = g.reshape(tuple(g.shape[: g.dim() - len(self.element_shape)]) + (-1,))
-        return flat[..., : self.parameter_dim].to(dtype)
+        batch = tuple(g.shape[: g.dim() - len(self.element_shape)])
+        if self.parameter_dim == 0:
+            return torch.zeros(*batch, 0, dtype=dtype, device=g.device)
+        return g.reshape(batch + (-1,))[..., : self.parameter_dim].to(dtype)
 
     def from_parameters(self, p: Tensor) -> Tensor:
-        """Decode the float coordinates written by :meth:`to_parameters`."""
-        return p.reshape(tuple(p.shape[:-1]) + tuple(self.element_shape))
+        """Decode the float coordinates written by :meth:`to_parameters` (rounded back to
+        int64 indices for groups whose elements are indices)."""
+        if self.parameter_dim == 0:
+            return self.identity(tuple(p.shape[:-1]), device=p.device)
+        g = p.reshape(tuple(p.shape[:-1]) + tuple(self.element_shape))
+        return g.round().long() if self.element_dtype == "long" else g
 
     def det(self, g: Tensor) -> Tensor:
         r""":math:`\det A(g)`: ``(*batch,)``."""

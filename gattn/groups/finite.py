@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Sequence
-from functools import cached_property
 
 import sympy
 import torch
@@ -348,17 +347,6 @@ class FiniteGroup(MatrixGroup):
     def order(self) -> int:
         return len(self.exact_matrices)
 
-    @cached_property
-    def grid_exact(self) -> Tensor:
-        """``(N,)`` bool: whether :math:`A(h)` maps the integer lattice onto itself
-        (integer entries and :math:`|\\det| = 1`), so it acts on pixel grids without
-        interpolation."""
-        flags = []
-        for m in self.exact_matrices:
-            integral = all(sympy.sympify(e).is_integer for e in m)
-            flags.append(bool(integral and abs(m.det()) == 1))
-        return torch.tensor(flags)
-
     def matrices(self, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
         """All matrices ``(N, n, n)`` in element order."""
         return self._matrices64.to(device=device, dtype=dtype)
@@ -395,18 +383,9 @@ class FiniteGroup(MatrixGroup):
         return torch.randint(self.order, tuple(batch), generator=generator).to(device)
 
     def haar_weights(self, grid: Tensor) -> Tensor:
-        """Counting measure divided by :math:`|\\det A(h)|` (1 for subgroups of O(n))."""
-        return 1.0 / self.det(grid).abs()
-
-    def from_parameters(self, p: Tensor) -> Tensor:
-        if self.order == 1:
-            return torch.zeros(p.shape[:-1], dtype=torch.long, device=p.device)
-        return p[..., 0].round().long()
-
-    def to_parameters(self, g: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
-        if self.order == 1:
-            return torch.zeros(*g.shape, 0, dtype=dtype, device=g.device)
-        return g.to(dtype).unsqueeze(-1)
+        """The counting measure: ones ``(N,)`` (the factor :math:`1/|\\det A(h)|` belongs to
+        the affine group, :meth:`SemidirectProduct.haar_weights`)."""
+        return torch.ones(grid.shape[:1], dtype=torch.float64)
 
     def features(self, g: Tensor) -> Tensor:
         return self.matrix(g).flatten(-2)
@@ -421,10 +400,6 @@ class FiniteGroup(MatrixGroup):
                 return i
         raise ValueError(f"{matrix!r} is not an element of {self.name}")
 
-    def relative_table(self) -> Tensor:
-        r"""``(N, N)`` int64 table of :math:`h_i^{-1} h_j` — derived from the Cayley table."""
-        return self.cayley[self.inverses]
-
 
 class CyclicGroup(FiniteGroup):
     r"""The rotation group :math:`C_n` acting on :math:`\mathbb{R}^2`; element ``k`` is the
@@ -435,10 +410,6 @@ class CyclicGroup(FiniteGroup):
             raise ValueError(f"CyclicGroup needs an integer n >= 1, got n={n!r}")
         self.n = n
         super().__init__(f"C{n}", [rotation_matrix(k, n) for k in range(n)])
-
-    def rotation_angle(self, g: Tensor) -> Tensor:
-        """The rotation angle in radians of each element."""
-        return 2 * torch.pi * g.double() / self.n
 
 
 class DihedralGroup(FiniteGroup):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..groups import Group, SemidirectProduct
+from ..groups import Group, SemidirectProduct, finite_tables
 
 __all__ = ["GroupAxiomError", "AxiomReport", "check_group_axioms"]
 
@@ -96,20 +96,25 @@ def check_group_axioms(
     rep.errors["batched_equals_looped_product"] = _dist(group, looped, group.product(a, b))
 
     if group.is_finite:
-        table = group.cayley  # type: ignore[attr-defined]
-        n = group.order
-        ok = bool(((table >= 0) & (table < n)).all())
-        perm = all(torch.equal(row.sort().values, torch.arange(n)) for row in table)
-        rep.errors["closure"] = 0.0 if (ok and perm) else 1.0
-        grid = group.grid()
-        w = group.haar_weights(grid)
-        for g in grid[: min(n, 8)]:
-            moved = group.product(g.expand(n), grid)
-            shifted = torch.empty_like(w)
-            shifted[moved] = w
-            rep.errors["haar_left_invariance"] = max(
-                rep.errors.get("haar_left_invariance", 0.0), float((shifted - w).abs().max())
-            )
+        # the tables every layer uses, derived from product / inverse (gattn.groups.tables)
+        try:
+            tables = finite_tables(group)
+        except ValueError:  # the product or inverse leaves the grid
+            rep.errors["closure"] = 1.0
+            tables = None
+        if tables is not None:
+            n = tables.order
+            table = tables.cayley
+            perm = all(torch.equal(row.sort().values, torch.arange(n)) for row in table)
+            inv_ok = bool((table[torch.arange(n), tables.inverses] == tables.identity_index).all())
+            rep.errors["closure"] = 0.0 if (perm and inv_ok) else 1.0
+            w = group.haar_weights(tables.elements)
+            for i in range(min(n, 8)):
+                shifted = torch.empty_like(w)
+                shifted[table[i]] = w
+                rep.errors["haar_left_invariance"] = max(
+                    rep.errors.get("haar_left_invariance", 0.0), float((shifted - w).abs().max())
+                )
     elif isinstance(group, SemidirectProduct) and group.stabiliser.is_finite:
         # left-invariance of the Haar weights: translations and rotations of the lattice
         grid = group.grid(radius=2).to(dtype)

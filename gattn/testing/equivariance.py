@@ -14,10 +14,14 @@ import torch
 from torch import Tensor
 
 from ..groups import (
+    Layout,
     MatrixGroup,
     SemidirectProduct,
     apply_group_element,
     disc_mask,
+    finite_tables,
+    module_layouts,
+    stabiliser_of,
 )
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "default_tolerance",
     "apply_group_element",
     "disc_mask",
+    "resolve_layouts",
 ]
 
 _TOLERANCES = {
@@ -71,13 +76,36 @@ def _elements(group: MatrixGroup, g: Tensor | Sequence[Tensor] | None) -> list[T
         if isinstance(g, Tensor) and g.dim() == len(group.element_shape):
             return [g]
         return list(g)
-    stab = group.stabiliser if isinstance(group, SemidirectProduct) else group
+    stab = stabiliser_of(group)
     if not stab.is_finite:
         raise ValueError(f"pass g= explicitly: {group.name} has no finite list of elements")
-    hs = stab.grid()
+    hs = finite_tables(stab).elements
     if isinstance(group, SemidirectProduct):
         return [group.embed(h, dtype=torch.float64) for h in hs]
     return list(hs)
+
+
+def resolve_layouts(
+    fn: object, in_layout: Layout | None, out_layout: Layout | None
+) -> tuple[Layout | None, Layout | None]:
+    """The layouts to transform inputs and outputs with: the ones passed, else the ones ``fn``
+    declares (:func:`~gattn.groups.module_layouts`), else ``None`` (the rank decides, as in
+    :func:`~gattn.groups.apply_group_element`, for undeclared callables such as lambdas)."""
+    for name, layout in (("in_layout", in_layout), ("out_layout", out_layout)):
+        if layout is not None and not isinstance(layout, Layout):
+            raise TypeError(f"{name} must be a gattn.groups.Layout, got {layout!r}")
+    declared = module_layouts(fn)
+    if declared is not None:
+        in_layout = in_layout or declared[0]
+        out_layout = out_layout or declared[1]
+    return in_layout, out_layout
+
+
+def _act(layout: Layout | None, group: MatrixGroup, g: Tensor, x: Tensor, mode: str) -> Tensor:
+    """:math:`L_g x` by ``layout`` (by rank if ``None``)."""
+    if layout is None:
+        return apply_group_element(group, g, x, mode)
+    return layout.act(group, g, x, mode)
 
 
 def assert_equivariant(
@@ -89,23 +117,29 @@ def assert_equivariant(
     mode: str = "exact",
     out_transform: Callable[[Tensor, Tensor], Tensor] | None = None,
     mask: Tensor | None = None,
+    in_layout: Layout | None = None,
+    out_layout: Layout | None = None,
 ) -> EquivarianceReport:
     r"""Check :math:`\Phi(L_g x) = L_g \Phi(x)` and return the error.
 
-    Inputs and outputs are transformed by their shape: images ``(B, C, Y, X)``, group signals
-    ``(B, C, |H|, Y, X)``, invariants ``(B, F)`` (unchanged).
+    Inputs and outputs are transformed by their layouts (:mod:`gattn.groups.layouts`): the
+    ``in_layout`` / ``out_layout`` passed, else the ones ``fn`` declares (every gattn layer and
+    zoo model does; a ``torch.nn.Sequential`` takes its first and last declaring children's),
+    else, for an undeclared callable, by rank: spatial signals ``(B, C, *spatial)``, group
+    signals ``(B, C, |H|, *spatial)``, invariants ``(B, F)``.
 
     Args:
         fn: the map :math:`\Phi` (a layer, a model, a function).
-        group: the affine group :math:`\mathbb{R}^2 \rtimes H` (or :math:`H`).
+        group: the affine group :math:`\mathbb{R}^d \rtimes H` (or :math:`H`).
         x: the input.
         g: one element, a list of elements, or ``None`` for every element of a finite
             stabiliser (rotations about the centre).
         atol: relative tolerance; ``None`` picks :func:`default_tolerance` of ``x.dtype``.
         mode: ``"exact"`` (default: refuse interpolation), ``"auto"`` or ``"interpolate"``.
         out_transform: override the action on outputs, ``(g, y) -> L_g y``.
-        mask: ``(Y, X)`` weights applied to both outputs before comparing (e.g.
+        mask: spatial weights applied to both outputs before comparing (e.g.
             :func:`disc_mask` for interpolated rotations).
+        in_layout, out_layout: the layouts of input and output (override the declared ones).
 
     Returns:
         An :class:`EquivarianceReport`.
@@ -115,14 +149,19 @@ def assert_equivariant(
     """
     tol = default_tolerance(x.dtype) if atol is None else atol
     elements = _elements(group, g)
+    in_layout, out_layout = resolve_layouts(fn, in_layout, out_layout)
+    if in_layout is not None:
+        in_layout.check(x, "x")
     y = fn(x)
+    if out_layout is not None:
+        out_layout.check(y, "fn(x)")
     worst_abs, worst_rel, per = 0.0, 0.0, []
     for el in elements:
-        lhs = fn(apply_group_element(group, el, x, mode))
+        lhs = fn(_act(in_layout, group, el, x, mode))
         if out_transform is not None:
             rhs = out_transform(el, y)
         else:
-            rhs = apply_group_element(group, el, y, mode)
+            rhs = _act(out_layout, group, el, y, mode)
         if lhs.shape != rhs.shape:
             raise ValueError(
                 f"fn(L_g x) has shape {tuple(lhs.shape)} but L_g fn(x) has {tuple(rhs.shape)}"

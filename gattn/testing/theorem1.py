@@ -9,12 +9,15 @@ equivariant for all :math:`f` iff
 On the grid, for :math:`\bar g = (t, k)`:
 
 * pair operators (:class:`~gattn.attention.PairAttention`) read
-  ``f: (B, C_out, |H|, C_in, |H_in|, Y, X)`` (a function of :math:`(x, h, \tilde h)`); the
+  ``f: (B, C_out, |H|, C_in, |H_in|, *spatial)`` (:class:`~gattn.groups.PairSignal`, a
+  function of :math:`(x, h, \tilde h)`); the
   right-hand side is :math:`\alpha` transformed spatially and with *both* group axes permuted by
   the Cayley table (:math:`h \mapsto k h`, :math:`\tilde h \mapsto k \tilde h`; the input axis
   is left alone when ``|H_in| = 1``, a lifting layer);
 * signal operators (:class:`~gattn.attention.SignalAttention`) read a group signal
-  ``(B, C, |H|, Y, X)`` or an image ``(B, C, Y, X)``; :math:`\alpha` must transform like it.
+  ``(B, C, |H|, *spatial)`` or a spatial signal ``(B, C, *spatial)``; :math:`\alpha` must
+  transform like it. The layouts are read off the operator's declared ``in_layout`` when it
+  has one (:mod:`gattn.groups.layouts`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..groups import SemidirectProduct, transform_image, transform_signal
+from ..groups import (
+    GroupSignal,
+    Image,
+    Layout,
+    PairSignal,
+    SemidirectProduct,
+    finite_tables,
+    stabiliser_of,
+)
 from .equivariance import default_tolerance
 
 __all__ = ["Theorem1Error", "Theorem1Report", "check_theorem1", "transform_pairs"]
@@ -56,37 +67,42 @@ class Theorem1Report:
         return self.relative <= self.tolerance
 
 
-def _cayley_source(group: SemidirectProduct, g: Tensor) -> Tensor:
-    stab = group.stabiliser
-    h = group.split(g.detach().cpu().double())[1]
-    return stab.product(stab.inverse(h), stab.grid())  # out[t] = in[k^{-1} t]
-
-
 def transform_pairs(group: SemidirectProduct, g: Tensor, f: Tensor) -> Tensor:
-    r""":math:`L_{\bar g}` on pair signals ``(B, C, |H|, C_in, |H_in|, Y, X)``."""
-    if f.dim() != 7:
+    r""":math:`L_{\bar g}` on pair signals ``(B, C, |H|, C_in, |H_in|, *spatial)``
+    (:class:`~gattn.groups.PairSignal`; ``|H_in| = 1`` a lifting layer's)."""
+    stab = stabiliser_of(group, finite=True)
+    d = stab.action_dim
+    if f.dim() != d + 5:
         raise ValueError(
-            f"pair signals are (B, C_out, |H|, C_in, |H_in|, Y, X), got shape {tuple(f.shape)}"
+            f"pair signals are (B, C_out, |H|, C_in, |H_in|, *spatial) with {d} spatial axes, "
+            f"got shape {tuple(f.shape)}"
         )
-    b, c, n, ci, ni, y, x = f.shape
-    flat = f.permute(0, 1, 3, 4, 2, 5, 6).reshape(b * c * ci * ni, 1, n, y, x)
-    out = transform_signal(group, g, flat, "exact")
-    out = out.reshape(b, c, ci, ni, n, y, x).permute(0, 1, 4, 2, 3, 5, 6)
-    if ni == n and n > 1:
-        out = out.index_select(4, _cayley_source(group, g).to(f.device))
-    elif ni != 1:
-        raise ValueError(f"|H_in| must be 1 or |H| = {n}, got {ni}")
-    return out
+    n = finite_tables(stab).order
+    if f.shape[4] not in (1, n):
+        raise ValueError(f"|H_in| must be 1 or |H| = {n}, got {f.shape[4]}")
+    return PairSignal(stab, d, lifting=f.shape[4] == 1 and n > 1).act(group, g, f, "exact")
 
 
-def _transform(group: SemidirectProduct, g: Tensor, t: Tensor, pair: bool) -> Tensor:
-    if pair:
-        return transform_pairs(group, g, t)
-    if t.dim() == 5:
-        return transform_signal(group, g, t, "exact")
-    if t.dim() == 4:
-        return transform_image(group, g, t, "exact")
-    raise ValueError(f"cannot transform a tensor of shape {tuple(t.shape)}")
+def _layout(operator, group: SemidirectProduct, f: Tensor, layout: Layout | None) -> Layout:
+    """The operator's input layout: passed, declared (``operator.in_layout``) or, for an
+    operator that declares none, read off its ``domain`` and the rank of ``f``."""
+    if layout is not None:
+        if not isinstance(layout, Layout):
+            raise TypeError(f"layout must be a gattn.groups.Layout, got {layout!r}")
+        return layout
+    declared = getattr(operator, "in_layout", None)
+    if isinstance(declared, Layout):
+        return declared
+    stab = stabiliser_of(group, finite=True)
+    d = stab.action_dim
+    n = finite_tables(stab).order
+    domain = getattr(operator, "domain", None)
+    if domain == "pair":
+        lifting = f.dim() == d + 5 and f.shape[4] == 1 and n > 1
+        return PairSignal(stab, d, lifting=lifting)
+    if f.dim() == d + 3:
+        return GroupSignal(stab, d)
+    return Image(d)
 
 
 def check_theorem1(
@@ -96,6 +112,7 @@ def check_theorem1(
     g_bar: Tensor | Sequence[Tensor] | None = None,
     atol: float | None = None,
     raise_on_failure: bool = False,
+    layout: Layout | None = None,
 ) -> Theorem1Report:
     r"""Evaluate :math:`\mathcal{A}[L_{\bar g} f]` and :math:`L_{\bar g}\mathcal{A}[f]` and report
     the largest difference.
@@ -109,6 +126,8 @@ def check_theorem1(
             (rotations/reflections about the centre). Elements must be grid-exact.
         atol: relative tolerance (default: :func:`~gattn.testing.default_tolerance`).
         raise_on_failure: raise :class:`Theorem1Error` if the tolerance is exceeded.
+        layout: the layout of ``f`` (and of :math:`\alpha`); default: the operator's
+            declared ``in_layout``, else read off its ``domain`` and the rank of ``f``.
 
     Returns:
         A :class:`Theorem1Report`.
@@ -121,19 +140,13 @@ def check_theorem1(
             f"operator must be an AttentionOperator with domain 'pair' or 'signal', got "
             f"{operator!r} (domain {domain!r})"
         )
-    pair = domain == "pair"
-    if not isinstance(f, Tensor) or f.dim() not in ((7,) if pair else (4, 5)):
-        expected = (
-            "pair signals (B, C_out, |H|, C_in, |H_in|, Y, X)"
-            if pair
-            else "signals (B, C, |H|, Y, X) or images (B, C, Y, X)"
-        )
-        raise ValueError(
-            f"f must hold {expected} for a {domain} operator, got shape "
-            f"{tuple(getattr(f, 'shape', ()))}"
-        )
+    if not isinstance(f, Tensor):
+        raise TypeError(f"f must be a torch.Tensor, got {type(f).__name__}")
+    lay = _layout(operator, group, f, layout)
+    lay.check(f, "f")
     if g_bar is None:
-        elements = [group.embed(h, dtype=torch.float64) for h in group.stabiliser.grid()]
+        hs = finite_tables(group.stabiliser).elements
+        elements = [group.embed(h, dtype=torch.float64) for h in hs]
     elif isinstance(g_bar, Tensor) and g_bar.dim() == 1:
         elements = [g_bar]
     else:
@@ -145,9 +158,9 @@ def check_theorem1(
         scale = max(float(alpha.abs().max()), torch.finfo(f.dtype).tiny)
         worst, per = 0.0, []
         for g in elements:
-            lhs = operator(_transform(group, g, f, pair))
+            lhs = operator(lay.act(group, g, f, "exact"))
             lhs = lhs.expand(alpha.shape)
-            rhs = _transform(group, g, alpha.contiguous(), pair)
+            rhs = lay.act(group, g, alpha.contiguous(), "exact")
             err = float((lhs - rhs).abs().max())
             per.append(err / scale)
             worst = max(worst, err)

@@ -6,7 +6,7 @@ import pytest
 import sympy
 import torch
 
-from gattn.groups import CyclicGroup, DihedralGroup, FiniteGroup, rotation_matrix
+from gattn.groups import CyclicGroup, DihedralGroup, FiniteGroup, finite_tables, rotation_matrix
 
 
 def test_c8_closes_exactly_with_algebraic_entries() -> None:
@@ -49,15 +49,15 @@ def test_cayley_matches_matrix_products() -> None:
     for i in range(8):
         for j in range(8):
             assert torch.allclose(m[i] @ m[j], m[d.cayley[i, j]])
-    rel = d.relative_table()
+    rel = finite_tables(d).relative
     for i in range(8):
         for j in range(8):
             assert torch.allclose(torch.linalg.inv(m[i]) @ m[j], m[rel[i, j]])
 
 
-def test_grid_exact_flags() -> None:
-    assert bool(CyclicGroup(4).grid_exact.all())
-    flags = CyclicGroup(8).grid_exact
+def test_lattice_preserving_flags() -> None:
+    assert finite_tables(CyclicGroup(4)).all_lattice_preserving
+    flags = finite_tables(CyclicGroup(8)).lattice_preserving
     assert flags.tolist() == [k % 2 == 0 for k in range(8)]
 
 
