@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from gattn.attention import SignalAttention
-from gattn.groups import p4, p4m
+from gattn.groups import finite_tables, p4, p4m
 from gattn.testing.theorem1 import check_theorem1
 
 
@@ -27,7 +27,7 @@ class OrientationAttention(SignalAttention):
     def __init__(self, group) -> None:
         super().__init__(position="input")
         stab = group.stabiliser
-        self.register_buffer("relative", stab.relative_table())  # [i, j] = index(h_i^-1 h_j)
+        self.register_buffer("relative", finite_tables(stab).relative)  # [i, j]: h_i^-1 h_j
         self.weight = nn.Parameter(torch.randn(stab.order))
 
     def forward(self, x: Tensor) -> Tensor:

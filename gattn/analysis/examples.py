@@ -18,6 +18,16 @@ r"""Small p4 networks used to demonstrate and test the size rule of docs/analysi
 * :func:`unused_pool_p4_cnn` — a 2×2 pool whose result is discarded: the rule flags odd ``n``,
   the output stays exact — also a MISMATCH.
 
+In one and three dimensions (docs/analysis.md, "Any dimension"):
+
+* :func:`strided_p1m_cnn` — on 1-D signals ``(B, C, X)`` under :math:`p1m` (the reflection):
+  a stride-2, 3-tap, padding-1 lifting conv and a 3-tap group conv: exact iff ``n`` is odd.
+* :func:`strided_cube_cnn` — on volumes ``(B, C, Z, Y, X)`` under the 24 rotations of the cube:
+  a stride-2, 3×3×3, padding-1 lifting conv and a 2×2×2 max-pool: exact iff ``n`` is odd and
+  ``(n + 1) / 2`` is even, i.e. ``n = 3 mod 4`` on every axis.
+* :func:`pooled_volume_net` — plain torch (``nn.AvgPool3d(3, 2, 1)``, ``nn.MaxPool3d(2)``), no
+  group: pools are symmetric windows, so it is cube-equivariant at the same sizes.
+
 All are returned in eval mode with random weights (seeded) and return group signals
 (``small``/``strided``) or invariants ``(B, classes)`` (``p4cnn``).
 """
@@ -28,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..groups import p4
+from ..groups import cube, p1m, p4
 from ..nn import GlobalPool, GroupBatchNorm, GroupConv, GroupPool, LiftingConv, SpatialPool
 
 __all__ = [
@@ -38,6 +48,9 @@ __all__ = [
     "functional_pool_p4_cnn",
     "hidden_stride_p4_cnn",
     "unused_pool_p4_cnn",
+    "strided_p1m_cnn",
+    "strided_cube_cnn",
+    "pooled_volume_net",
 ]
 
 
@@ -156,3 +169,33 @@ def unused_pool_p4_cnn(channels: int = 3, in_channels: int = 1, seed: int = 0) -
     """Lifting 3×3 → a 2×2 pool whose result is discarded → invariant max: the output is exact
     at every size, the size rule flags odd ``n``."""
     return _UnusedPool(channels, in_channels, seed).eval()
+
+
+def strided_p1m_cnn(channels: int = 3, in_channels: int = 1, seed: int = 0) -> nn.Module:
+    """1-D signals under :math:`p1m`: lifting 3-tap stride 2 padding 1 → group conv 3-tap
+    padding 1 (exact iff ``n`` is odd)."""
+    torch.manual_seed(seed)
+    g = p1m()
+    return nn.Sequential(
+        LiftingConv(g, in_channels, channels, 3, stride=2, padding=1),
+        nn.ReLU(),
+        GroupConv(g, channels, channels, 3, padding=1),
+    ).eval()
+
+
+def strided_cube_cnn(channels: int = 2, in_channels: int = 1, seed: int = 0) -> nn.Module:
+    """Volumes under the cube rotations: lifting 3×3×3 stride 2 padding 1 → 2×2×2 max-pool
+    (exact iff ``n = 3 mod 4`` on every axis)."""
+    torch.manual_seed(seed)
+    g = cube()
+    return nn.Sequential(
+        LiftingConv(g, in_channels, channels, 3, stride=2, padding=1),
+        nn.ReLU(),
+        SpatialPool(2, group=g),
+    ).eval()
+
+
+def pooled_volume_net() -> nn.Module:
+    """Plain torch on volumes: ``AvgPool3d(3, 2, padding=1)`` → ``MaxPool3d(2)`` (exact iff
+    ``n = 3 mod 4`` on every axis; no group: ``gattn check`` measures it under ``cube``)."""
+    return nn.Sequential(nn.AvgPool3d(3, stride=2, padding=1), nn.MaxPool3d(2)).eval()

@@ -1,7 +1,9 @@
 r"""Warn when a model runs at an input size that makes it only approximately equivariant.
 
-The check is the size rule :math:`(n + 2p - k') \bmod s = 0` of :mod:`gattn.analysis.sizes`,
-evaluated on the layer chain found by one dry run (cached on the model). Filter or escalate the
+The check is the size rule :math:`(n + 2p - k') \bmod s = 0` of :mod:`gattn.analysis.algebra`,
+evaluated on every spatial axis (1-D signals, images, volumes; the number of axes from the
+model's group, see :func:`gattn.analysis.sizes.model_dims`) of the layer chain found by one dry
+run (cached on the model). Filter or escalate the
 warning with the standard :mod:`warnings` machinery, e.g.
 ``warnings.simplefilter("error", EquivarianceWarning)``.
 """
@@ -17,11 +19,15 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from .sizes import LayerSpec, SizeExplanation, SizeReport, trace_spatial_layers
+from .algebra import LayerSpec
+from .report import SizeExplanation, SizeReport
+from .sizes import model_dims
+from .tracing import trace_spatial_layers
 
 __all__ = ["EquivarianceWarning", "warn_if_inexact", "install_size_check"]
 
 _SPECS = "_gattn_size_specs"
+_DIMS = "_gattn_size_dims"
 _BUSY = "_gattn_size_check_busy"
 
 
@@ -50,7 +56,17 @@ class EquivarianceWarning(UserWarning):
     """The input size breaks exact equivariance at a subsampling layer (docs/analysis.md)."""
 
 
-def _specs(module: nn.Module, input_shape: Sequence[int]) -> list[LayerSpec]:
+def _dims(module: nn.Module, rank: int) -> int:
+    """The model's spatial dimensionality (cached); without a group or layer that says, an
+    input of rank 5 is a volume and anything else an image batch."""
+    d = getattr(module, _DIMS, None)
+    if d is None:
+        d = model_dims(module) or (3 if rank == 5 else 2)
+        object.__setattr__(module, _DIMS, d)
+    return d
+
+
+def _specs(module: nn.Module, input_shape: Sequence[int], d: int) -> list[LayerSpec]:
     specs = getattr(module, _SPECS, None)
     if specs is None:
         shape = (1, *tuple(int(v) for v in input_shape)[1:])
@@ -60,7 +76,7 @@ def _specs(module: nn.Module, input_shape: Sequence[int]) -> list[LayerSpec]:
             x = x.to(device=param.device, dtype=param.dtype)
         object.__setattr__(module, _BUSY, True)
         try:
-            specs = [c[0] for c in trace_spatial_layers(module, x)]
+            specs = [c[0] for c in trace_spatial_layers(module, x, d)]
         finally:
             object.__setattr__(module, _BUSY, False)
         object.__setattr__(module, _SPECS, specs)
@@ -74,7 +90,8 @@ def warn_if_inexact(
 
     Args:
         module: the model.
-        input_shape: the full input shape, ``(B, C, Y, X)`` or ``(B, C, |H|, Y, X)``.
+        input_shape: the full input shape, ``(B, C, *spatial)`` or ``(B, C, |H|, *spatial)``
+            (1 to 3 spatial axes, as many as the model's group acts on).
         strict: raise ``ValueError`` instead of warning.
 
     Returns:
@@ -86,27 +103,29 @@ def warn_if_inexact(
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     shape = tuple(input_shape)
-    if len(shape) not in (4, 5) or not all(isinstance(v, int) and v > 0 for v in shape):
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    d = _dims(module, len(shape)) if ok and len(shape) >= 3 else 2
+    if len(shape) not in (d + 2, d + 3) or not ok:
         raise ValueError(
-            f"input_shape must be (B, C, Y, X) or (B, C, |H|, Y, X) of positive ints, "
-            f"got {input_shape!r}"
+            f"input_shape must be (B, C, *spatial) or (B, C, |H|, *spatial) of positive ints "
+            f"with {d} spatial axes, got {input_shape!r}"
         )
-    specs = _specs(module, shape)
-    size = (shape[-2], shape[-1])
-    report = SizeReport(specs, "execution", [], [])
+    specs = _specs(module, shape, d)
+    size = tuple(shape[-d:])
+    report = SizeReport(specs, "execution", [], [], dims=d)
     if report.is_exact(size):
         return None
-    why = report.explain(size[0] if size[0] == size[1] else size)
+    why = report.explain(size[0] if len(set(size)) == 1 else size)
     b = why.breaking
     where = (
         f"layer {b.name!r} ({b.type}, kernel {b.kernel_size}, stride {b.stride}, padding "
-        f"{b.padding}) receives {b.incoming[0]}x{b.incoming[1]}: {b.reason}"
+        f"{b.padding}) receives {'x'.join(map(str, b.incoming))}: {b.reason}"
         if b is not None
         else "the input is too small"
     )
     msg = (
         f"{type(module).__name__} is only approximately equivariant at input size "
-        f"{size[0]}x{size[1]}: {where}. Nearest exact sizes: below {why.nearest_below}, "
+        f"{'x'.join(map(str, size))}: {where}. Nearest exact sizes: below {why.nearest_below}, "
         f"above {why.nearest_above}"
     )
     if strict:
@@ -118,7 +137,7 @@ def warn_if_inexact(
 
 def install_size_check(model: nn.Module, strict: bool = False) -> RemovableHandle:
     """Register a forward pre-hook on ``model`` that runs :func:`warn_if_inexact` once per
-    input size ``(Y, X)``. Skipped while ``torch.compile`` traces (the check is plain Python).
+    spatial input size. Skipped while ``torch.compile`` traces (the check is plain Python).
 
     Args:
         model: the top-level model.
@@ -129,15 +148,18 @@ def install_size_check(model: nn.Module, strict: bool = False) -> RemovableHandl
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    checked: set[tuple[int, int]] = set()
+    checked: set[tuple[int, ...]] = set()
 
     def hook(module: nn.Module, args: tuple) -> None:
         if torch.compiler.is_compiling() or getattr(module, _BUSY, False):
             return
         x = args[0] if args else None
-        if not isinstance(x, torch.Tensor) or x.dim() not in (4, 5):
+        if not isinstance(x, torch.Tensor) or x.dim() < 3:
             return
-        key = (int(x.shape[-2]), int(x.shape[-1]))
+        d = _dims(module, x.dim())
+        if x.dim() not in (d + 2, d + 3):
+            return
+        key = tuple(int(v) for v in x.shape[-d:])
         if key in checked:
             return
         checked.add(key)

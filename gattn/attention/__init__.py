@@ -1,5 +1,7 @@
-r"""Attention operators for attentive group convolutions [AGC] (docs/maths.md).
+r"""Attentive group convolutions [AGC] and their attention operators (docs/maths.md).
 
+* :class:`AttentiveLiftingConv`, :class:`AttentiveGroupConv` — the attentive layers; each hands
+  its operator its plain convolution (:class:`LayerConvolution`).
 * :class:`AttentionOperator` — the interface; :class:`PairAttention` for
   :math:`\alpha(g, \tilde g)` read from partial responses, :class:`SignalAttention` for
   input-level (:math:`\alpha F`) and co-domain attention.
@@ -8,6 +10,7 @@ r"""Attention operators for attentive group convolutions [AGC] (docs/maths.md).
   :class:`SignalChannelAttention`, :class:`SignalSpatialAttention`,
   :class:`SequentialSignalAttention`.
 * :func:`build_attention` — operators by name, as used by the attentive layers.
+* The fused autograd code they run lives one floor down, in :mod:`gattn.ops`.
 * Prior visual attention as special cases (:mod:`gattn.attention.prior`):
   :class:`SqueezeExcitation`, :class:`CBAM`, :class:`BAM`, :class:`ResidualAttention`,
   :class:`CoAttention`.
@@ -15,6 +18,7 @@ r"""Attention operators for attentive group convolutions [AGC] (docs/maths.md).
 
 from .base import (
     AttentionOperator,
+    LayerConvolution,
     PairAttention,
     SignalAttention,
     pair_output,
@@ -23,6 +27,7 @@ from .base import (
 from .build import ATTENTION_MODES, build_attention
 from .channel import ChannelAttention, SignalChannelAttention, hidden_channels
 from .factorised import FactorisedAttention, SequentialSignalAttention
+from .layers import AttentiveGroupConv, AttentiveLiftingConv
 from .prior import (
     BAM,
     CBAM,
@@ -38,6 +43,9 @@ from .prior import (
 from .spatial import SignalSpatialAttention, SpatialAttention, channel_statistics
 
 __all__ = [
+    "AttentiveLiftingConv",
+    "AttentiveGroupConv",
+    "LayerConvolution",
     "AttentionOperator",
     "PairAttention",
     "SignalAttention",

@@ -28,6 +28,13 @@ Two kinds are supported, told apart by :attr:`AttentionOperator.domain`:
   output). Such an operator reads a signal ``(B, C, |H|, Y, X)`` (or an image ``(B, C, Y, X)``)
   and returns weights broadcastable to it.
 
+An attentive layer (:mod:`gattn.attention.layers`) does not look at these kinds: it hands its
+operator its plain group convolution (:class:`LayerConvolution`: filter bank, stride, padding,
+bias) and the residual flag, and the operator's :meth:`AttentionOperator.layer_output` computes
+the layer's output — :class:`PairAttention` the attentive convolution,
+:class:`SignalAttention` attention on the input then the convolution, or the convolution then
+attention on its output.
+
 Theorem 1 of [AGC] (equivariance of the attentive convolution) holds iff
 :math:`\mathcal{A}[L_{\bar g} f](g, \tilde g) = \mathcal{A}[f](\bar g^{-1} g, \bar g^{-1}\tilde g)`;
 :func:`gattn.testing.theorem1.check_theorem1` checks it for any operator written against this
@@ -41,19 +48,16 @@ from typing import ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..groups.validation import check_int
+
 __all__ = [
     "AttentionOperator",
     "PairAttention",
     "SignalAttention",
+    "LayerConvolution",
     "partial_responses",
     "pair_output",
 ]
-
-
-def _check_stride_padding(stride: int, padding: int) -> None:
-    for name, v, lo in (("stride", stride, 1), ("padding", padding, 0)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
 
 
 def partial_responses(x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
@@ -74,7 +78,8 @@ def partial_responses(x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0
     Returns:
         ``(B, C_out, |H|, C_in, |H_in|, Y', X')``.
     """
-    _check_stride_padding(stride, padding)
+    check_int("stride", stride)
+    check_int("padding", padding, 0)
     b, ci, hi, y, x_ = x.shape
     co, h = bank.shape[:2]
     k = bank.shape[-1]
@@ -91,17 +96,104 @@ def pair_output(alpha: Tensor, responses: Tensor) -> Tensor:
     return (alpha * responses).sum(dim=(3, 4))
 
 
+class LayerConvolution:
+    r"""An attentive layer's plain group convolution, handed to its attention operator.
+
+    Args:
+        bank: the filter bank ``(C_out |H|, C_in |H_in|, k, k)`` (``|H_in| = 1`` for images).
+        stride, padding: of the convolution.
+        bias: ``(C_out,)`` (shared over :math:`H` and space) or ``None``.
+        in_channels, out_channels: ``C_in``, ``C_out``.
+        order: :math:`|H|`, the output's group axis.
+        lifting: the input is an image ``(B, C_in, Y, X)`` (else a group signal
+            ``(B, C_in, |H|, Y, X)``).
+    """
+
+    def __init__(
+        self,
+        bank: Tensor,
+        stride: int,
+        padding: int,
+        bias: Tensor | None,
+        in_channels: int,
+        out_channels: int,
+        order: int,
+        lifting: bool,
+    ) -> None:
+        self.bank, self.stride, self.padding, self.bias = bank, stride, padding, bias
+        self.in_channels, self.out_channels, self.order = in_channels, out_channels, order
+        self.lifting = lifting
+        self.in_order = 1 if lifting else order
+
+    def pair_bank(self) -> Tensor:
+        """The bank as ``(C_out, |H|, C_in, |H_in|, k, k)`` (the layout of
+        :meth:`PairAttention.attentive_conv`)."""
+        k = self.bank.shape[-1]
+        co, n, ci, ni = self.out_channels, self.order, self.in_channels, self.in_order
+        return self.bank.reshape(co, n, ci, ni, k, k)
+
+    def pair_input(self, x: Tensor) -> Tensor:
+        """The input as ``(B, C_in, |H_in|, Y, X)`` (an image gains a group axis of length 1)."""
+        return x.unsqueeze(2) if self.lifting else x
+
+    def plain(self, x: Tensor) -> Tensor:
+        """The convolution without bias: ``(B, C_out, |H|, Y', X')``."""
+        y = F.conv2d(
+            x.flatten(1, 2) if not self.lifting else x, self.bank, None, self.stride, self.padding
+        )
+        return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[-2:])
+
+    def add_bias(self, y: Tensor) -> Tensor:
+        """``y + bias`` (``y`` unchanged without a bias)."""
+        if self.bias is None:
+            return y
+        return y + self.bias[:, None, None, None]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """The convolution with bias: ``(B, C_out, |H|, Y', X')``."""
+        return self.add_bias(self.plain(x))
+
+
 class AttentionOperator(nn.Module):
     """Base class of every attention operator (see the module docstring).
 
-    Subclasses set the class attribute :attr:`domain` (``"pair"`` or ``"signal"``) — in
-    practice derive from :class:`PairAttention` or :class:`SignalAttention`.
+    Subclasses set the class attribute :attr:`domain` (``"pair"`` or ``"signal"``) and
+    implement :meth:`layer_output` — in practice derive from :class:`PairAttention` or
+    :class:`SignalAttention`.
     """
 
     domain: ClassVar[str] = ""
 
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def layer_output(self, x: Tensor, conv: LayerConvolution, residual: bool) -> Tensor:
+        r"""The output of an attentive layer with this operator.
+
+        :class:`PairAttention` and :class:`SignalAttention` implement it; an operator written
+        against this bare class gets the implementation of the kind its :attr:`domain`
+        declares (``"pair"``: it must provide ``attentive_conv``; ``"signal"``: ``attend`` and
+        ``position``).
+
+        Args:
+            x: the layer's input (an image or a group signal, as ``conv`` expects).
+            conv: the layer's plain convolution.
+            residual: the paper's residual form (weights :math:`1 - \alpha`) instead of
+                :math:`\alpha` (docs/attention.md).
+
+        Returns:
+            ``(B, C_out, |H|, Y', X')``, bias included.
+
+        Raises:
+            TypeError: :attr:`domain` is neither ``"pair"`` nor ``"signal"``.
+        """
+        kinds = {"pair": PairAttention, "signal": SignalAttention}
+        if self.domain not in kinds:
+            raise TypeError(
+                f"attention operator {type(self).__name__} has unknown domain {self.domain!r}; "
+                "derive it from PairAttention or SignalAttention (gattn.attention)"
+            )
+        return kinds[self.domain].layer_output(self, x, conv, residual)
 
 
 class PairAttention(AttentionOperator):
@@ -141,6 +233,14 @@ class PairAttention(AttentionOperator):
         responses = partial_responses(x, bank, stride, padding)
         return pair_output(self(responses), responses)
 
+    def layer_output(self, x: Tensor, conv: LayerConvolution, residual: bool) -> Tensor:
+        r""":meth:`attentive_conv` of the layer's bank; residual: plain convolution minus it
+        (:math:`\sum (1 - \alpha)\,\tilde f`, linear in :math:`\alpha`), then the bias."""
+        y = self.attentive_conv(conv.pair_input(x), conv.pair_bank(), conv.stride, conv.padding)
+        if residual:
+            y = conv.plain(x) - y
+        return conv.add_bias(y)
+
 
 class SignalAttention(AttentionOperator):
     r"""Attention :math:`\alpha(g)` on one signal: the input (:math:`\alpha F`) or the output.
@@ -166,3 +266,14 @@ class SignalAttention(AttentionOperator):
     def attend(self, x: Tensor) -> Tensor:
         r""":math:`\alpha \cdot x` (override to avoid materialising a full-size :math:`\alpha`)."""
         return self(x) * x
+
+    def layer_output(self, x: Tensor, conv: LayerConvolution, residual: bool) -> Tensor:
+        r"""Input position: the convolution of :math:`\alpha x` (residual:
+        :math:`(1 - \alpha) x`); output position: :math:`\alpha y` of the convolution's output
+        :math:`y` (residual: :math:`(1 - \alpha) y`)."""
+        if self.position == "input":
+            attended = self.attend(x)
+            return conv(x - attended if residual else attended)
+        y = conv(x)
+        attended = self.attend(y)
+        return y - attended if residual else attended

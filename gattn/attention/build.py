@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..groups.validation import check_int
 from .base import AttentionOperator
 from .channel import ChannelAttention, SignalChannelAttention
 from .factorised import FactorisedAttention, SequentialSignalAttention
@@ -43,8 +44,7 @@ def build_attention(
         ValueError: unknown name; ``dilation`` other than 1 for a pair mode or for an
             operator instance. TypeError: neither a name nor an operator.
     """
-    if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 1:
-        raise ValueError(f"attention dilation must be an integer >= 1, got {dilation!r}")
+    check_int("dilation", dilation)
     if attention is not None and not isinstance(attention, (str, AttentionOperator)):
         raise TypeError(
             f"attention must be one of {ATTENTION_MODES} or an AttentionOperator, got {attention!r}"

@@ -6,7 +6,7 @@ responses :math:`s(h, \tilde h) = \operatorname{mean}_x / \max_x \tilde f_{c,\cd
 
 .. math::
 
-    \alpha^C_{c,\cdot}(h, \tilde h) = \sigma\Big(\sum_{s \in \{avg, max\}}
+    \alpha^C_{c,\cdot}(h, \tilde h) = \sigma\Big(\sum_{s \in \{\mathrm{mean}, \max\}}
         W^{(c)}_2(h^{-1}\tilde h)\,\mathrm{relu}\big(W^{(c)}_1(h^{-1}\tilde h)\,
         s(h, \tilde h)\big)\Big),
 
@@ -34,8 +34,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..nn.kernels import relative_indices
-from ._common import check_pooling, check_positive_int, stabiliser_of
+from ..groups import finite_tables
+from ..groups.validation import check_int
+from ._common import check_pooling, stabiliser_of
 from .base import PairAttention, SignalAttention
 
 __all__ = ["ChannelAttention", "SignalChannelAttention", "hidden_channels"]
@@ -43,7 +44,7 @@ __all__ = ["ChannelAttention", "SignalChannelAttention", "hidden_channels"]
 
 def hidden_channels(channels: int, reduction: int) -> int:
     """Width of the bottleneck: ``max(channels // reduction, 1)``."""
-    check_positive_int("reduction", reduction)
+    check_int("reduction", reduction)
     return max(channels // reduction, 1)
 
 
@@ -61,7 +62,8 @@ class ChannelAttention(PairAttention):
         out_channels: :math:`C_{out}` (one MLP per output channel).
         reduction: bottleneck ratio :math:`r` (hidden width ``max(C_in // r, 1)``).
         lifting: the input lives on :math:`\mathbb{R}^2` (``|H_in| = 1``).
-        pooling: statistics used, a subset of ``("avg", "max")``.
+        pooling: statistics used, a subset of ``("mean", "max")`` (``"avg"`` is refused: it is
+            spelled ``"mean"``).
 
     Shapes:
         :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` ->
@@ -75,17 +77,21 @@ class ChannelAttention(PairAttention):
         out_channels: int,
         reduction: int = 2,
         lifting: bool = False,
-        pooling: Sequence[str] = ("avg", "max"),
+        pooling: Sequence[str] = ("mean", "max"),
     ) -> None:
         super().__init__()
         stab = stabiliser_of(group)
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.in_channels = check_int("in_channels", in_channels)
+        self.out_channels = check_int("out_channels", out_channels)
         self.hidden = hidden_channels(in_channels, reduction)
         self.pooling = check_pooling(pooling)
         self.order = stab.order
         self.in_order = 1 if lifting else stab.order
-        rel = torch.zeros(stab.order, 1, dtype=torch.long) if lifting else relative_indices(stab)
+        rel = (
+            torch.zeros(stab.order, 1, dtype=torch.long)
+            if lifting
+            else finite_tables(stab).relative
+        )
         # rel[h, h~] = index of h^{-1} h~: which W(.) each (h, h~) pair uses
         self.register_buffer("rel", rel, persistent=False)
         n_rel = 1 if lifting else stab.order
@@ -98,7 +104,7 @@ class ChannelAttention(PairAttention):
         r""":math:`\alpha^C` from statistics.
 
         Args:
-            stats: ``{"avg": s_avg, "max": s_max}`` (the keys of :attr:`pooling`), each
+            stats: ``{"mean": s_mean, "max": s_max}`` (the keys of :attr:`pooling`), each
                 ``(B, C_out, |H|, C_in, |H_in|)``.
 
         Returns:
@@ -114,8 +120,8 @@ class ChannelAttention(PairAttention):
 
     def forward(self, responses: Tensor) -> Tensor:
         stats = {}
-        if "avg" in self.pooling:
-            stats["avg"] = responses.mean(dim=(-2, -1))
+        if "mean" in self.pooling:
+            stats["mean"] = responses.mean(dim=(-2, -1))
         if "max" in self.pooling:
             stats["max"] = responses.amax(dim=(-2, -1))
         return self.weights(stats)[..., None, None]
@@ -136,7 +142,7 @@ class SignalChannelAttention(SignalAttention):
         channels: :math:`C` of the attended signal.
         reduction: bottleneck ratio (hidden width ``max(C // r, 1)``).
         lifting: the attended signal is an image ``(B, C, Y, X)``.
-        pooling: subset of ``("avg", "max")`` (``("avg",)`` is squeeze-and-excitation).
+        pooling: subset of ``("mean", "max")`` (``("mean",)`` is squeeze-and-excitation).
         position: ``"input"`` or ``"output"`` (see :class:`SignalAttention`).
         bias: learned biases of both MLP layers (one per hidden unit / channel, shared over
             :math:`H`, so equivariance is kept) — as in torchvision-style SE/CBAM code.
@@ -153,23 +159,21 @@ class SignalChannelAttention(SignalAttention):
         channels: int,
         reduction: int = 2,
         lifting: bool = False,
-        pooling: Sequence[str] = ("avg", "max"),
+        pooling: Sequence[str] = ("mean", "max"),
         position: str = "input",
         bias: bool = False,
         hidden: int | None = None,
     ) -> None:
         super().__init__(position)
         stab = stabiliser_of(group)
-        self.channels = check_positive_int("channels", channels)
+        self.channels = check_int("channels", channels)
         self.hidden = (
-            hidden_channels(channels, reduction)
-            if hidden is None
-            else check_positive_int("hidden", hidden)
+            hidden_channels(channels, reduction) if hidden is None else check_int("hidden", hidden)
         )
         self.pooling = check_pooling(pooling)
         self.lifting = lifting
         n = 1 if lifting else stab.order
-        rel = torch.zeros(1, 1, dtype=torch.long) if lifting else relative_indices(stab)
+        rel = torch.zeros(1, 1, dtype=torch.long) if lifting else finite_tables(stab).relative
         self.register_buffer("rel", rel, persistent=False)
         self.w1 = nn.Parameter(torch.empty(n, self.hidden, channels))
         self.w2 = nn.Parameter(torch.empty(n, channels, self.hidden))
@@ -184,7 +188,7 @@ class SignalChannelAttention(SignalAttention):
         w2 = self.w2[self.rel]
         logits = 0
         for name in self.pooling:
-            s = signal.mean(dim=(-2, -1)) if name == "avg" else signal.amax(dim=(-2, -1))
+            s = signal.mean(dim=(-2, -1)) if name == "mean" else signal.amax(dim=(-2, -1))
             z = torch.einsum("tujc,bcu->bjt", w1, s)
             if self.b1 is not None:
                 z = z + self.b1[:, None]

@@ -15,11 +15,11 @@ channel attention first, spatial statistics from the channel-attended responses
 
 1. :math:`\operatorname{mean}_x\tilde f` is linear — a kernel-weighted sum of window means of
    the input; :math:`\max_x\tilde f` is found by streaming over input channels without
-   autograd and re-evaluated at the arg-max with autograd (:mod:`gattn.attention.lean`).
+   autograd and re-evaluated at the arg-max with autograd (:mod:`gattn.ops.lean_attention`).
 2. :math:`\alpha^C` does not depend on :math:`x`: it multiplies the filter bank per sample,
    :math:`K^{(b)} = \alpha^C_b \odot K` (a tiny tensor).
 3. One custom autograd function per slice of :math:`\tilde h`
-   (:func:`~gattn.attention.lean.spatially_attended_responses`) streams over **batch chunks**:
+   (:func:`~gattn.ops.lean_attention.spatially_attended_responses`) streams over **batch chunks**:
    per chunk, im2col patches and two ``matmul`` calls give
    :math:`S(x,h,\tilde h) = \sum_{\tilde c}\alpha^C\tilde f` (contraction :math:`C_{in} k^2`)
    and the chunk's partial responses, reduced to :math:`M = \max_{\tilde c}\alpha^C\tilde f`
@@ -47,16 +47,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import PairAttention, SignalAttention
-from .channel import ChannelAttention
-from .lean import (
-    _out_size,
+from ..groups.validation import check_int
+from ..ops.im2col import output_size
+from ..ops.lean_attention import (
     response_maxima,
     response_means,
     response_statistics,
     spatially_attended_responses,
     summed_responses,
 )
+from .base import PairAttention, SignalAttention
+from .channel import ChannelAttention
 from .spatial import SpatialAttention
 
 __all__ = ["FactorisedAttention", "SequentialSignalAttention"]
@@ -97,9 +98,7 @@ class FactorisedAttention(PairAttention):
         self.channel = channel
         self.spatial = spatial
         self.checkpoint = checkpoint
-        if chunks is not None and (not isinstance(chunks, int) or chunks < 1):
-            raise ValueError(f"chunks must be a positive integer or None, got {chunks!r}")
-        self.chunks = chunks
+        self.chunks = None if chunks is None else check_int("chunks", chunks)
 
     def forward(self, responses: Tensor) -> Tensor:
         alpha = responses.new_ones(())
@@ -116,8 +115,8 @@ class FactorisedAttention(PairAttention):
         if self.channel is None:
             return bank.new_ones(b, *bank.shape[:2], ci, hi)
         stats = {}
-        if "avg" in self.channel.pooling:
-            stats["avg"] = response_means(x, bank, stride, padding)
+        if "mean" in self.channel.pooling:
+            stats["mean"] = response_means(x, bank, stride, padding)
         if "max" in self.channel.pooling:
             stats["max"] = response_maxima(x, bank, stride, padding)
         return self.channel.weights(stats)
@@ -126,7 +125,7 @@ class FactorisedAttention(PairAttention):
         b, ci, hi = x.shape[:3]
         co, n = bank.shape[:2]
         k = bank.shape[-1]
-        y, w = (_out_size(size, k, stride, padding) for size in x.shape[-2:])
+        y, w = (output_size(size, k, stride, padding) for size in x.shape[-2:])
         alpha_c = self.channel_weights(x, bank, stride, padding)
         if self.spatial is None:
             s = summed_responses(x, bank, alpha_c, stride, padding)  # (B, |H_in|, C_out |H|, L)

@@ -40,10 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..groups.validation import check_int
 from ..nn.kernels import KernelTransform
-from ._common import check_positive_int, stabiliser_of
+from ..ops.depthwise import depthwise_same
+from ._common import stabiliser_of
 from .base import PairAttention, SignalAttention
-from .depthwise import depthwise_same
 
 __all__ = ["LIFTING_POOLS", "SpatialAttention", "SignalSpatialAttention", "channel_statistics"]
 
@@ -54,7 +55,7 @@ def channel_statistics(x: Tensor, dim: int) -> Tensor:
 
 
 def _check_kernel(kernel_size: int) -> int:
-    check_positive_int("kernel_size", kernel_size)
+    check_int("kernel_size", kernel_size)
     if kernel_size % 2 == 0:
         raise ValueError(
             f"kernel_size of spatial attention must be odd (size-preserving padding k // 2), "
@@ -83,7 +84,7 @@ class SpatialAttention(PairAttention):
     ) -> None:
         super().__init__()
         stab = stabiliser_of(group)
-        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.out_channels = check_int("out_channels", out_channels)
         self.kernel_size = _check_kernel(kernel_size)
         self.order = stab.order
         self.in_order = 1 if lifting else stab.order
@@ -176,7 +177,7 @@ class SignalSpatialAttention(SignalAttention):
         super().__init__(position)
         stab = stabiliser_of(group)
         self.kernel_size = _check_kernel(kernel_size)
-        self.dilation = check_positive_int("dilation", dilation)
+        self.dilation = check_int("dilation", dilation)
         if lifting_pool not in LIFTING_POOLS:
             raise ValueError(f"lifting_pool must be one of {LIFTING_POOLS}, got {lifting_pool!r}")
         self.lifting_pool = lifting_pool

@@ -69,8 +69,7 @@ def attentive_group_conv(
 ):
     """``AttentiveGroupConv`` with the given attention (``checkpoint``: the full attention
     recomputes its maxima in the backward pass instead of saving them)."""
-    from ..attention import FactorisedAttention
-    from ..nn.attentive import AttentiveGroupConv
+    from ..attention import AttentiveGroupConv, FactorisedAttention
 
     g = _group(group)
     m = AttentiveGroupConv(g, cin, cout, kernel, bias=False, attention=attention).to(device)
@@ -88,14 +87,14 @@ def spatial_attention_floor(
     """The depthwise correlations alone that full spatial attention cannot avoid, run the way
     the lean path runs them: per input element, ``2 C_out |H|`` statistic maps (output size
     ``size - kernel + 1``) with one ``attention_kernel`` square kernel each, channels-last, in
-    batch chunks of :data:`gattn.attention.lean.MAP_BUDGET` numbers; the forward correlation
+    batch chunks of :data:`gattn.ops.lean_attention.MAP_BUDGET` numbers; the forward correlation
     and its input and weight gradients (no autograd bookkeeping, no other work)."""
-    from ..attention import lean
-    from ..attention.depthwise import depthwise_same, depthwise_same_backward
+    from ..ops import lean_attention as lean
+    from ..ops.depthwise import depthwise_same, depthwise_same_backward
 
     maps = 2 * cout * order
     n = size - kernel + 1
-    chunk = lean._batch_chunk(cout * order * n * n, lean.MAP_BUDGET)
+    chunk = lean.batch_chunk(cout * order * n * n, lean.MAP_BUDGET)
     cl = torch.channels_last
     stats = torch.randn(batch, maps, n, n, device=device).contiguous(memory_format=cl)
     grad = torch.randn(batch, maps, n, n, device=device).contiguous(memory_format=cl)
@@ -112,8 +111,8 @@ def spatial_attention_floor(
 
 def attentive_reference(device, group="p4", batch=128, cin=10, cout=10, size=28, kernel=3):
     """Full attention computed the reference way: all partial responses materialised."""
+    from ..attention import AttentiveGroupConv
     from ..attention.base import PairAttention
-    from ..nn.attentive import AttentiveGroupConv
 
     g = _group(group)
     m = AttentiveGroupConv(g, cin, cout, kernel, bias=False, attention="full").to(device)

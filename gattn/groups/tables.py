@@ -135,7 +135,7 @@ def _build(group: Group) -> FiniteTables:
     cayley = element_indices(group, elements, group.product(a, b), "product")
     inverses = element_indices(group, elements, group.inverse(elements), "inverse")
     ident = element_indices(group, elements, group.identity(device="cpu"), "identity")
-    relative = cayley[inverses]
+    relative = element_indices(group, elements, group.relative(a, b), "relative")
     matrices, lattice = None, torch.zeros(n, dtype=torch.bool)
     if isinstance(group, MatrixGroup):
         matrices = group.matrix(elements, dtype=torch.float64).detach().cpu()

@@ -23,6 +23,7 @@ import math
 from torch import Tensor, nn
 
 from ..groups import SemidirectProduct
+from ..groups.validation import check_int
 from ..nn import GroupBatchNorm, SpatialPool
 from .layers import ConvFactory
 
@@ -68,8 +69,7 @@ class AllCNNC(nn.Module):
         make = ConvFactory(group, attention, reduction=reduction, residual=residual)
         c1, c2 = default_allcnnc_widths(make.order) if widths is None else widths
         for name, v in (("widths[0]", c1), ("widths[1]", c2), ("num_classes", num_classes)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            check_int(name, v)
 
         def unit(conv: nn.Module, cout: int) -> list[nn.Module]:
             return [conv, GroupBatchNorm(cout), nn.ReLU()]

@@ -24,6 +24,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..groups import SemidirectProduct
+from ..groups.validation import check_int
 from ..nn import GroupBatchNorm, SpatialPool
 from .layers import ConvFactory
 
@@ -67,8 +68,7 @@ class RotMNISTCNN(nn.Module):
     ) -> None:
         super().__init__()
         for name, v in (("channels", channels), ("num_classes", num_classes)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            check_int(name, v)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if lifting_attention_dilation is None:  # the official αF-P4CNN dilates by 4

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..attention import ATTENTION_MODES, AttentiveGroupConv, AttentiveLiftingConv
 from ..groups import SemidirectProduct
+from ..groups.validation import check_int
 from ..nn import GroupConv, LiftingConv
 
 __all__ = ["ATTENTION_MODES", "ConvFactory"]
-
-#: attention modes accepted by the attentive layers (``None``: ordinary group convolutions)
-ATTENTION_MODES = ("full", "input", "channel", "spatial", "codomain", None)
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class ConvFactory:
         group: the affine group :math:`\mathbb{R}^2 \rtimes H` (finite :math:`H`).
         attention: one of :data:`ATTENTION_MODES`; ``None`` gives :class:`~gattn.nn.LiftingConv`
             / :class:`~gattn.nn.GroupConv`, anything else the attentive layers of
-            :mod:`gattn.nn.attentive` with that mode.
+            :mod:`gattn.attention` with that mode.
         reduction: channel-attention ratio :math:`r` (2 on rot-MNIST, 16 on CIFAR).
         attention_kernel_size: size of the spatial-attention kernel :math:`\psi_X`.
         residual: the paper's residual attention :math:`(1 - \alpha^-)\tilde f` (default, as
@@ -54,9 +53,7 @@ class ConvFactory:
             raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
         if not isinstance(self.residual, bool):
             raise TypeError(f"residual must be a bool, got {self.residual!r}")
-        d = self.lifting_attention_dilation
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-            raise ValueError(f"lifting_attention_dilation must be an integer >= 1, got {d!r}")
+        d = check_int("lifting_attention_dilation", self.lifting_attention_dilation)
         if d != 1 and self.attention != "input":
             raise ValueError(
                 f"lifting_attention_dilation={d} needs attention='input' (input-level spatial "
@@ -82,8 +79,6 @@ class ConvFactory:
         """Lifting layer ``(B, cin, Y, X) -> (B, cout, |H|, Y', X')`` (stride 1)."""
         if self.attention is None:
             return LiftingConv(self.group, cin, cout, kernel_size, padding=padding, bias=bias)
-        from ..nn.attentive import AttentiveLiftingConv
-
         return AttentiveLiftingConv(
             self.group,
             cin,
@@ -101,8 +96,6 @@ class ConvFactory:
         """Group layer ``(B, cin, |H|, Y, X) -> (B, cout, |H|, Y', X')`` (stride 1)."""
         if self.attention is None:
             return GroupConv(self.group, cin, cout, kernel_size, padding=padding, bias=bias)
-        from ..nn.attentive import AttentiveGroupConv
-
         return AttentiveGroupConv(
             self.group, cin, cout, kernel_size, padding=padding, bias=bias, **self._kw()
         )

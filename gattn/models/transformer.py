@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..groups import E2, SE2, Rn, p4, p4m
+from ..groups.validation import check_int
 from ..nn.checks import check_image
 from ..nn.self_attention import GroupSelfAttention, LiftingSelfAttention, attention_stabiliser
 
@@ -149,10 +150,7 @@ class GroupTransformer(nn.Module):
                 f"GroupTransformer: stages must be a non-empty sequence of block counts >= 0, "
                 f"got stages={tuple(stages)!r}"
             )
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(
-                f"GroupTransformer: num_classes must be a positive integer, got {num_classes!r}"
-            )
+        check_int("num_classes", num_classes)
         self.group = group
         self.in_channels = in_channels
         self.stages_spec = tuple(stages)

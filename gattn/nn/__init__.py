@@ -1,16 +1,15 @@
 """Equivariant layers on :math:`\\mathbb{R}^2 \\rtimes H`: lifting and group convolutions,
-pooling, normalisation (attentive layers and self-attention are exported here too)."""
+pooling, normalisation, group self-attention. The attentive convolutions sit one floor up, in
+:mod:`gattn.attention` (which builds on these layers); the fused autograd code one floor down,
+in :mod:`gattn.ops`."""
 
-from .attentive import AttentiveGroupConv, AttentiveLiftingConv
 from .conv import GroupConv, LiftingConv, stabiliser_of
-from .kernels import KernelTransform, relative_indices, spatial_sampling
+from .kernels import KernelTransform, kernel_sampling
 from .pooling import GlobalPool, GroupBatchNorm, GroupPool, SpatialPool
 from .positional import RelativePositionMLP
 from .self_attention import GroupSelfAttention, LiftingSelfAttention
 
 __all__ = [
-    "AttentiveLiftingConv",
-    "AttentiveGroupConv",
     "LiftingSelfAttention",
     "GroupSelfAttention",
     "RelativePositionMLP",
@@ -18,8 +17,7 @@ __all__ = [
     "GroupConv",
     "stabiliser_of",
     "KernelTransform",
-    "relative_indices",
-    "spatial_sampling",
+    "kernel_sampling",
     "GroupPool",
     "SpatialPool",
     "GlobalPool",

@@ -1,106 +1,127 @@
-r"""Lifting and group convolutions on :math:`G = \mathbb{R}^2 \rtimes H`, :math:`H` finite.
+r"""Lifting and group convolutions on :math:`G = \mathbb{R}^d \rtimes H`, :math:`H` finite,
+:math:`d \in \{1, 2, 3\}` (1-D signals, images, volumes; docs/layers.md).
 
 Group correlation (docs/maths.md), with :math:`g = (x, h)`:
 
 .. math::
 
-    [f \star_G \psi](x, h) = \sum_{\tilde c} \sum_{\tilde h} \int_{\mathbb{R}^2}
+    [f \star_G \psi](x, h) = \sum_{\tilde c} \sum_{\tilde h} \int_{\mathbb{R}^d}
         f_{\tilde c}(y, \tilde h)\, \psi_{\tilde c}\big(A(h)^{-1}(y - x),\, h^{-1}\tilde h\big)
         \, \frac{dy}{|\det A(\tilde h)|}
 
-and the lifting correlation is the same with :math:`f` on :math:`\mathbb{R}^2` and no sum over
-:math:`\tilde h`. Both are computed as one ``conv2d`` with the filter bank
-:math:`\{L_h\psi\}_h` built once per forward by :class:`~gattn.nn.kernels.KernelTransform`.
+and the lifting correlation is the same with :math:`f` on :math:`\mathbb{R}^d` and no sum over
+:math:`\tilde h`. Both are computed as one ``conv1d`` / ``conv2d`` / ``conv3d`` (picked by
+:math:`d`, read off the group) with the filter bank :math:`\{L_h\psi\}_h` built once per forward
+by :class:`~gattn.nn.kernels.KernelTransform`. Any finite :class:`~gattn.groups.MatrixGroup`
+works as :math:`H`: everything the layers need is derived from the group interface by
+:func:`~gattn.groups.finite_tables`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..groups import SemidirectProduct
-from .checks import check_image, check_kernel_fits, check_matches_parameters, check_signal
+from .. import groups
+from ..groups import GroupSignal, Image, MatrixGroup, SemidirectProduct
+from ..groups.validation import check_int
+from .checks import check_input, check_kernel_fits, check_matches_parameters
 from .kernels import KernelTransform
 
 __all__ = ["LiftingConv", "GroupConv", "stabiliser_of"]
 
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
-def stabiliser_of(group: SemidirectProduct):
-    """The stabiliser :math:`H` of an affine group acting on the plane, validated."""
-    if not isinstance(group, SemidirectProduct):
-        raise TypeError(
-            f"group must be an affine group R^2 x| H (e.g. gattn.groups.p4()), got {group!r}"
-        )
-    if group.translation_dim != 2:
-        raise ValueError(
-            f"group must act on the plane (R^2), {group.name} acts on R^{group.translation_dim}"
-        )
-    if not group.stabiliser.is_finite:
-        raise ValueError(
-            f"group {group.name} has the infinite stabiliser {group.stabiliser.name}; layers need "
-            f"a finite one — discretise it, e.g. SE2(n=8)"
-        )
-    return group.stabiliser
+IntOrTuple = int | Sequence[int]
 
 
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+def stabiliser_of(group):  # temporary: removed at integration
+    return groups.stabiliser_of(group, finite=True)
+
+
+def _per_axis(name: str, value: IntOrTuple, minimum: int, dims: int) -> int | tuple[int, ...]:
+    """An int (every axis) or ``dims`` ints, each checked with :func:`check_int`."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != dims:
+            raise ValueError(
+                f"{name} must be an integer or {dims} integers (one per spatial axis), "
+                f"got {name}={value!r}"
+            )
+        return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
+    return check_int(name, value, minimum)
+
+
+def fibre_weights(group: MatrixGroup, stabiliser: MatrixGroup) -> Tensor:
+    r"""Haar weights of the fibre :math:`\{0\} \times H` in ``H.grid()`` order, ``(N,)``:
+    ``group.stabiliser_weights`` for an affine group, ``H.haar_weights / |det A|`` for
+    :math:`H` given alone."""
+    grid = stabiliser.grid()
+    if isinstance(group, SemidirectProduct):
+        return group.stabiliser_weights(grid)
+    return stabiliser.haar_weights(grid) / stabiliser.det(grid).abs()
 
 
 class _GroupConvBase(nn.Module):
     def __init__(
         self,
-        group: SemidirectProduct,
+        group: MatrixGroup,
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        stride: int,
-        padding: int,
+        stride: IntOrTuple,
+        padding: IntOrTuple,
         bias: bool,
         group_input: bool,
-        dilation: int = 1,
+        dilation: IntOrTuple = 1,
     ) -> None:
         super().__init__()
-        stab = stabiliser_of(group)
+        stab = groups.stabiliser_of(group, finite=True, dims=(1, 2, 3))
+        d = stab.action_dim
         self.group = group
-        self.in_channels = _check_int("in_channels", in_channels, 1)
-        self.out_channels = _check_int("out_channels", out_channels, 1)
-        self.kernel_size = _check_int("kernel_size", kernel_size, 1)
-        self.stride = _check_int("stride", stride, 1)
-        self.padding = _check_int("padding", padding, 0)
-        self.dilation = _check_int("dilation", dilation, 1)
-        self.order = stab.order
-        weights = group.stabiliser_weights(stab.grid()) if group_input else None
+        self.stabiliser = stab
+        self.dims = d
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.out_channels = check_int("out_channels", out_channels, 1)
+        self.kernel_size = check_int("kernel_size", kernel_size, 1)
+        self.stride = _per_axis("stride", stride, 1, d)
+        self.padding = _per_axis("padding", padding, 0, d)
+        self.dilation = _per_axis("dilation", dilation, 1, d)
+        weights = fibre_weights(group, stab) if group_input else None
         self.transform = KernelTransform(stab, kernel_size, group_input, weights)
-        shape = (
-            (out_channels, in_channels)
-            + ((self.order,) if group_input else ())
-            + (
-                kernel_size,
-                kernel_size,
-            )
-        )
+        self.order = self.transform.order
+        self._conv_fn = _CONV[d]
+        dil = (self.dilation,) * d if isinstance(self.dilation, int) else self.dilation
+        self._extent = tuple(di * (kernel_size - 1) + 1 for di in dil)
+        group_axis = (self.order,) if group_input else ()
+        shape = (out_channels, in_channels) + group_axis + (kernel_size,) * d
         self.weight = nn.Parameter(torch.empty(shape))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        fan_in = in_channels * (self.order if group_input else 1) * kernel_size**2
+        fan_in = in_channels * (self.order if group_input else 1) * kernel_size**d
         nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan_in))
+        self.out_layout = GroupSignal(stab, d, out_channels)
 
     def filter_bank(self) -> Tensor:
-        """The expanded filters ``(C_out |H|, C_in [|H|], k, k)`` for one ``conv2d``."""
+        """The expanded filters ``(C_out |H|, C_in [|H|], *k^d)`` for one ``conv{d}d``."""
         return self.transform(self.weight)
+
+    def _check(self, x: Tensor) -> None:
+        name = type(self).__name__
+        check_input(self.in_layout, x, name)
+        check_matches_parameters(x, self.weight, name)
+        extent = self._extent[0] if len(set(self._extent)) == 1 else self._extent
+        check_kernel_fits(x, extent, self.padding, name, self.dims)
 
     def _conv(self, x: Tensor) -> Tensor:
         bank = self.filter_bank()
         bias = None if self.bias is None else self.bias.repeat_interleave(self.order)
-        y = F.conv2d(
+        y = self._conv_fn(
             x, bank, bias, stride=self.stride, padding=self.padding, dilation=self.dilation
         )
-        return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[-2:])
+        return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[2:])
 
     def extra_repr(self) -> str:
         return (
@@ -112,43 +133,53 @@ class _GroupConvBase(nn.Module):
 
 
 class LiftingConv(_GroupConvBase):
-    r"""Lifting correlation :math:`\mathbb{R}^2 \to G`.
+    r"""Lifting correlation :math:`\mathbb{R}^d \to G`.
 
     .. math:: [f \star \psi](x, h) = \sum_{\tilde c}\int f_{\tilde c}(y)\,
               \psi_{\tilde c}(A(h)^{-1}(y - x))\,dy
 
     Args:
-        group: :math:`G = \mathbb{R}^2 \rtimes H` with finite :math:`H` (``p4()``, ``E2(8)``...).
+        group: :math:`G = \mathbb{R}^d \rtimes H` with finite :math:`H` acting on
+            :math:`\mathbb{R}^d`, :math:`d \in \{1, 2, 3\}` (``p1m()``, ``p4()``, ``E2(8)``,
+            ``cube()``...), or a finite matrix group :math:`H` alone.
         in_channels, out_channels: channel counts.
-        kernel_size: spatial filter size ``k``.
-        stride, padding, dilation: as in ``conv2d`` (see :mod:`gattn.analysis` for which
-            input sizes keep exact equivariance when ``stride > 1``).
+        kernel_size: spatial filter size ``k`` (``k^d`` filters).
+        stride, padding: as in ``conv{d}d``: an int (every axis) or ``d`` ints (see
+            :mod:`gattn.analysis` for which input sizes keep exact equivariance when
+            ``stride > 1``).
         bias: a learned bias per output channel, shared over :math:`H`.
+        dilation: as in ``conv{d}d``.
+
+    Attributes:
+        in_layout: ``Image(d, in_channels)``. out_layout: ``GroupSignal(H, d, out_channels)``.
 
     Shapes:
-        ``x: (B, C_in, Y, X) -> (B, C_out, |H|, Y', X')``.
+        ``x: (B, C_in, *spatial) -> (B, C_out, |H|, *spatial')``.
+
+    Raises:
+        TypeError / ValueError: a group that is not affine with a finite stabiliser on
+            :math:`\mathbb{R}^{1,2,3}`, or an argument that is not a valid integer; in
+            ``forward``, an input of the wrong layout, dtype or device.
     """
 
     def __init__(
         self,
-        group: SemidirectProduct,
+        group: MatrixGroup,
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
         bias: bool = True,
+        dilation: IntOrTuple = 1,
     ) -> None:
         super().__init__(
-            group, in_channels, out_channels, kernel_size, stride, padding, bias, False
+            group, in_channels, out_channels, kernel_size, stride, padding, bias, False, dilation
         )
+        self.in_layout = Image(self.dims, in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image(x, self.in_channels, type(self).__name__)
-        check_matches_parameters(x, self.weight, type(self).__name__)
-        check_kernel_fits(
-            x, self.dilation * (self.kernel_size - 1) + 1, self.padding, type(self).__name__
-        )
+        self._check(x)
         return self._conv(x)
 
 
@@ -159,29 +190,28 @@ class GroupConv(_GroupConvBase):
               \psi_{\tilde c}(A(h)^{-1}(y - x), h^{-1}\tilde h)\,\frac{dy}{|\det A(\tilde h)|}
 
     The permutation :math:`\tilde h \mapsto h^{-1}\tilde h` is read off the stabiliser's
-    product table. Shapes: ``x: (B, C_in, |H|, Y, X) -> (B, C_out, |H|, Y', X')``.
-    Arguments as :class:`LiftingConv`.
+    relative table (:func:`~gattn.groups.finite_tables`). Shapes:
+    ``x: (B, C_in, |H|, *spatial) -> (B, C_out, |H|, *spatial')``; layouts
+    ``GroupSignal(H, d, C_in) -> GroupSignal(H, d, C_out)``. Arguments as
+    :class:`LiftingConv`.
     """
 
     def __init__(
         self,
-        group: SemidirectProduct,
+        group: MatrixGroup,
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
         bias: bool = True,
-        dilation: int = 1,
+        dilation: IntOrTuple = 1,
     ) -> None:
         super().__init__(
             group, in_channels, out_channels, kernel_size, stride, padding, bias, True, dilation
         )
+        self.in_layout = GroupSignal(self.stabiliser, self.dims, in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_signal(x, self.in_channels, self.order, type(self).__name__)
-        check_matches_parameters(x, self.weight, type(self).__name__)
-        check_kernel_fits(
-            x, self.dilation * (self.kernel_size - 1) + 1, self.padding, type(self).__name__
-        )
+        self._check(x)
         return self._conv(x.flatten(1, 2))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..groups import FiniteGroup
+from ..groups import FiniteGroup, finite_tables
 
 __all__ = [
     "RelativePositionMLP",
@@ -86,7 +86,7 @@ def relative_position_features(
         group_part: append the features of :math:`h^{-1}\hat h` (group self-attention) or not
             (lifting self-attention).
         relative: ``(|H|, |H|)`` index table of :math:`h^{-1}\hat h`; defaults to
-            ``stabiliser.relative_table()`` (derived from the Cayley table).
+            ``finite_tables(stabiliser).relative`` (derived from the group's product).
         scale: the offsets are divided by it (keeps the MLP inputs of order one).
 
     Returns:
@@ -100,7 +100,7 @@ def relative_position_features(
     coords = torch.einsum("hab,pb->hpa", inv, offsets.to(torch.float64)) / scale  # (|H|, P, 2)
     if not group_part:
         return coords.unsqueeze(1).to(dtype=dtype, device=device)
-    rel = stabiliser.relative_table() if relative is None else relative
+    rel = finite_tables(stabiliser).relative if relative is None else relative
     feats = stabiliser.features(rel.cpu()).to(torch.float64)  # (|H|, |H|, d_H)
     p = offsets.shape[0]
     c = coords.unsqueeze(1).expand(n, n, p, 2)

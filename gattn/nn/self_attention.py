@@ -35,18 +35,20 @@ holds for the grid-exact subgroup only.
 Implementation (lean, no per-pixel work for :math:`\rho`):
 
 * the relative features for all :math:`(h, \hat h, \Delta)` are precomputed buffers, the index
-  :math:`h^{-1}\hat h` read off ``H.relative_table()`` (the Cayley table — no hand-coded
-  rolls); the MLP is evaluated once per forward on :math:`|H|\cdot|H|\cdot p^2` points;
+  :math:`h^{-1}\hat h` read off the relative table of ``gattn.groups.finite_tables(H)``
+  (no hand-coded rolls); the MLP is evaluated once per forward on
+  :math:`|H|\cdot|H|\cdot p^2` points;
 * :math:`\langle q, \rho\rangle` is an additive, per-query bias: one batched matmul of the
   queries with the embedding table per (head, :math:`h`), written straight into the logits
   buffer (never kept);
-* local attention is a fused :class:`torch.autograd.Function` (``_LocalAttention``) with an
-  explicit backward pass: per chunk of the batch it gathers the :math:`p \times p`
-  neighbourhoods of keys/values (one strided copy of zero-padded tensors), forms the logits
-  (bias, content, mask) in one buffer and applies the softmax in place; it keeps only
-  :math:`q, k, v, \rho`, the output and the probabilities :math:`P` for the backward pass —
-  the neighbourhood tensors, logits and bias are rebuilt chunk by chunk there, and the
-  softmax backward is :math:`dS = P \odot (dP - \operatorname{rowsum}(dO \odot O))`.
+* local attention is a fused :class:`torch.autograd.Function`
+  (:class:`gattn.ops.local_attention.LocalAttention`) with an explicit backward pass: per chunk
+  of the batch it gathers the :math:`p \times p` neighbourhoods of keys/values (one strided
+  copy of zero-padded tensors), forms the logits (bias, content, mask) in one buffer and
+  applies the softmax in place; it keeps only :math:`q, k, v, \rho`, the output and the
+  probabilities :math:`P` for the backward pass — the neighbourhood tensors, logits and bias
+  are rebuilt chunk by chunk there, and the softmax backward is
+  :math:`dS = P \odot (dP - \operatorname{rowsum}(dO \odot O))`.
   Out-of-image neighbours get logit :math:`-\infty` (not zero keys), so the boundary
   transforms with the image. Global attention (``patch_size=None``) attends to all positions
   and gathers :math:`\rho` by the relative-offset index (plain autograd);
@@ -60,11 +62,12 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from ..groups import FiniteGroup, SemidirectProduct
+from ..groups import FiniteGroup, SemidirectProduct, finite_tables
+from ..groups.validation import check_int
+from ..ops.local_attention import local_attention
 from .checks import check_image, check_matches_parameters, check_signal
 from .positional import (
     RelativePositionMLP,
@@ -95,177 +98,6 @@ def attention_stabiliser(group: object) -> FiniteGroup:
             f"group must act on the plane (R^2); {stab.name} acts on R^{stab.action_dim}"
         )
     return stab
-
-
-def _neighbourhoods(xpad: Tensor, patch: int, height: int, width: int) -> Tensor:
-    """``(b, M, d, G, Y + 2r, X + 2r)`` zero-padded -> ``(b*M*N, d, G*p^2)`` neighbourhoods,
-    one strided copy (``[.., c, (g, i, j)] = xpad[.., c, g, y + i, x + j]``)."""
-    b, m, d, g, yp, xp = xpad.shape
-    sb, sm, sd, sg, sy, sx = xpad.stride()
-    view = xpad.as_strided(
-        (b, m, height, width, d, g, patch, patch), (sb, sm, sy, sx, sd, sg, sy, sx)
-    )
-    return view.reshape(b * m * height * width, d, g * patch * patch)
-
-
-def _fold(grad_nb: Tensor, patch: int, height: int, width: int) -> Tensor:
-    """Adjoint of :func:`_neighbourhoods` (sum over the neighbourhoods each pixel is in):
-    ``(b*M*N, d, G*p^2) -> (b*M, d*G, Y, X)``, one permuting copy and ``F.fold``."""
-    n = height * width
-    d, gp = grad_nb.shape[1:]
-    g = gp // (patch * patch)
-    nb = grad_nb.reshape(-1, height, width, d, g, patch, patch)
-    cols = nb.permute(0, 3, 4, 5, 6, 1, 2).reshape(-1, d * gp, n)  # (b*M, d*G*p^2, N)
-    return F.fold(cols, (height, width), patch, padding=patch // 2)
-
-
-class _LocalAttention(torch.autograd.Function):
-    r"""Fused local attention with an explicit backward pass.
-
-    ``q (B, M, N, H, d)`` (scaled), ``k, v (B, M, d, G, Y, X)``, ``rho (M, H, d, G p^2)`` ->
-    ``(B, M, N, H, d)``. Logits :math:`S = q\cdot k_{\mathrm{nb}} + q\cdot\rho` (out-of-image
-    neighbours :math:`-\infty`), :math:`P = \operatorname{softmax}(S)`, output
-    :math:`P\, v_{\mathrm{nb}}`. Runs on chunks of ``chunk`` samples; only ``q, k, v, rho``,
-    the (small) output and, unless ``recompute``, the probabilities :math:`P` are kept for the
-    backward pass — never the neighbourhood tensors, logits or bias (they are rebuilt chunk by
-    chunk). Backward: :math:`dS = P \odot (dP - \mathrm{rowsum}(dO \odot O))`.
-    """
-
-    @staticmethod
-    def _probabilities(q, kf, rho, mask, out):
-        """Softmax of the logits of one chunk, written into ``out (b*M*N, H, GP)``."""
-        b, m, n, h, d = q.shape
-        out5 = out.view(b, m, n, h, -1)
-        # mask (0 or -inf for out-of-image neighbours) + <q, rho>: one matmul per (head, h)
-        bias = torch.matmul(q.transpose(2, 3), rho)  # (b, M, H, N, GP)
-        out5.copy_(bias.transpose(2, 3) + mask)
-        del bias
-        out.baddbmm_(q.reshape(b * m * n, h, d), kf)  # + content <q, k_j>
-        out.copy_(torch.softmax(out, -1))
-        return out
-
-    @staticmethod
-    @torch.no_grad()  # the body writes into buffers with out=: keep tracers out of autograd
-    def forward(ctx, q, k, v, rho, patch, chunk, recompute):
-        bsz, m, n, h, d = q.shape
-        g, y, x = k.shape[3:]
-        r, gp = patch // 2, k.shape[3] * patch * patch
-        kpad = F.pad(k, (r, r, r, r))
-        vpad = F.pad(v, (r, r, r, r))
-        mask = _logit_mask(y, x, patch, g, q)
-        out = q.new_empty(bsz, m, n, h, d)
-        probs = None if recompute else q.new_empty(bsz, m, n, h, gp)
-        for s in range(0, bsz, chunk):
-            e = min(s + chunk, bsz)
-            rows = (e - s) * m * n
-            buf = q.new_empty(rows, h, gp) if recompute else probs[s:e].view(rows, h, gp)
-            p = _LocalAttention._probabilities(
-                q[s:e], _neighbourhoods(kpad[s:e], patch, y, x), rho, mask, buf
-            )
-            vf = _neighbourhoods(vpad[s:e], patch, y, x)
-            out[s:e].view(rows, h, d).copy_(torch.bmm(p, vf.transpose(1, 2)))
-            del p, vf, buf
-        ctx.patch, ctx.chunk, ctx.recompute = patch, chunk, recompute
-        ctx.save_for_backward(q, kpad, vpad, rho, out, probs)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, kpad, vpad, rho, out, probs = ctx.saved_tensors
-        patch, chunk = ctx.patch, ctx.chunk
-        bsz, m, n, h, d = q.shape
-        g = kpad.shape[3]
-        r = patch // 2
-        y, x = kpad.shape[4] - 2 * r, kpad.shape[5] - 2 * r
-        gp = g * patch * patch
-        grad_out = grad_out.contiguous()
-        mask = _logit_mask(y, x, patch, g, q)
-        dq = torch.empty_like(q)
-        dk = kpad.new_empty(bsz, m, d, g, y, x)
-        dv = torch.empty_like(dk)
-        drho = torch.zeros_like(rho)
-        for s in range(0, bsz, chunk):
-            e = min(s + chunk, bsz)
-            b, rows = e - s, (e - s) * m * n
-            qc, do = q[s:e], grad_out[s:e].view(rows, h, d)
-            kf = _neighbourhoods(kpad[s:e], patch, y, x)
-            vf = _neighbourhoods(vpad[s:e], patch, y, x)
-            if probs is None:
-                p = _LocalAttention._probabilities(qc, kf, rho, mask, q.new_empty(rows, h, gp))
-            else:
-                p = probs[s:e].view(rows, h, gp)
-            # dV_nb = dO^T P ; dP = dO V_nb^T
-            dv[s:e] = _fold(torch.bmm(do.transpose(1, 2), p), patch, y, x).view(dv[s:e].shape)
-            ds = torch.bmm(do, vf)
-            del vf
-            rowsum = (do * out[s:e].view(rows, h, d)).sum(-1, keepdim=True)
-            ds.sub_(rowsum).mul_(p)  # softmax backward (masked entries have P = 0)
-            del p
-            qf = qc.reshape(rows, h, d)
-            dq[s:e].view(rows, h, d).copy_(torch.bmm(ds, kf.transpose(1, 2)))
-            dk[s:e] = _fold(torch.bmm(qf.transpose(1, 2), ds), patch, y, x).view(dk[s:e].shape)
-            del kf
-            # positional bias <q, rho>: one batched matmul per h on strided rows of dS
-            ds5 = ds.view(b, m, n, h, gp)
-            for i in range(h):
-                dsi, qi = ds5[:, :, :, i].view(b * m, n, gp), qc[:, :, :, i].reshape(b * m, n, d)
-                dq[s:e, :, :, i] += torch.bmm(dsi, _per_sample(rho[:, i], b).transpose(1, 2)).view(
-                    b, m, n, d
-                )
-                drho[:, i] += (
-                    torch.bmm(qi.transpose(1, 2).contiguous(), dsi).view(b, m, d, gp).sum(0)
-                )
-            del ds, ds5
-        return dq, dk, dv, drho, None, None, None
-
-
-def _per_sample(table: Tensor, b: int) -> Tensor:
-    """``(M, d, K) -> (b*M, d, K)``: a per-head table repeated for ``b`` samples."""
-    return table.expand(b, *table.shape).reshape(b * table.shape[0], *table.shape[1:])
-
-
-def _logit_mask(height: int, width: int, patch: int, g: int, like: Tensor) -> Tensor:
-    """``(N, 1, G * p^2)``: 0, or :math:`-\\infty` for a neighbour outside the image."""
-    n, p2 = height * width, patch * patch
-    ones = torch.ones(1, 1, height, width, dtype=like.dtype, device=like.device)
-    inside = F.unfold(ones, patch, padding=patch // 2)[0].t()  # (N, P): 1 inside, 0 outside
-    mask = torch.zeros_like(inside).masked_fill_(inside < 0.5, float("-inf"))
-    return mask.reshape(n, 1, 1, p2).expand(n, 1, g, p2).reshape(n, 1, g * p2)
-
-
-def _attend_local(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    rho: Tensor,
-    patch: int,
-    chunk: int | None = None,
-    recompute: bool = False,
-) -> Tensor:
-    """Local attention core.
-
-    Args:
-        q: ``(B, M, N, Hq, d)`` scaled queries (``Hq = 1`` for lifting: shared over h).
-        k, v: ``(B, M, d, G, Y, X)``.
-        rho: ``(M, H', d, G * P)`` the positional table for the output group axis ``H'``.
-        patch: the odd patch size ``p`` (``P = p^2``).
-        chunk: samples per chunk (default: logits of at most ``2^22`` entries per chunk).
-        recompute: keep no probabilities for the backward pass (recompute them).
-
-    Returns:
-        ``(B, M, N, H', d)``.
-    """
-    b, m, n, _, d = q.shape
-    hout, gp = rho.shape[1], rho.shape[-1]
-    q = q.expand(b, m, n, hout, d).contiguous()
-    if chunk is None:
-        chunk = max(1, _CHUNK_ELEMENTS // (m * n * hout * gp))
-    return _LocalAttention.apply(
-        q, k.contiguous(), v.contiguous(), rho.contiguous(), patch, chunk, recompute
-    )
-
-
-_CHUNK_ELEMENTS = 2**22
 
 
 def _attend_global(q: Tensor, k: Tensor, v: Tensor, rho: Tensor) -> Tensor:
@@ -305,11 +137,9 @@ class _GroupAttentionBase(nn.Module):
         super().__init__()
         stab = attention_stabiliser(group)
         name = self.layer_name
-        for arg, val in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(val, int) or isinstance(val, bool) or val < 1:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {arg}={val!r}")
-        if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1:
-            raise ValueError(f"{name}: heads must be a positive integer, got heads={heads!r}")
+        check_int("in_channels", in_channels)
+        check_int("out_channels", out_channels)
+        check_int("heads", heads)
         if out_channels % heads != 0:
             raise ValueError(
                 f"{name}: out_channels={out_channels} is not divisible by heads={heads}; "
@@ -325,10 +155,8 @@ class _GroupAttentionBase(nn.Module):
                 f"{name}: patch_size must be None (global attention) or a positive odd integer "
                 f"(the neighbourhood is centred on the query), got patch_size={patch_size!r}"
             )
-        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-            raise ValueError(
-                f"{name}: chunk_size must be None or a positive integer, got {chunk_size!r}"
-            )
+        if chunk_size is not None:
+            check_int("chunk_size", chunk_size)
         kw = {"device": device, "dtype": dtype}
         self.group = group
         self.stabiliser = stab
@@ -370,8 +198,8 @@ class _GroupAttentionBase(nn.Module):
 
     # ------------------------------------------------------------------ hooks
     def _relative_index(self) -> Tensor:
-        r"""``(|H|, |H|)``: index of :math:`h^{-1}\hat h`, from the Cayley table."""
-        return self.stabiliser.relative_table()
+        r"""``(|H|, |H|)``: index of :math:`h^{-1}\hat h`, from the group's tables."""
+        return finite_tables(self.stabiliser).relative
 
     # ------------------------------------------------------------------ pieces
     def positional_table(self, height: int, width: int) -> Tensor:
@@ -425,7 +253,7 @@ class _GroupAttentionBase(nn.Module):
         q = q * (1.0 / math.sqrt(self.head_dim))
         rho = self.positional_table(height, width)
         if self.patch_size is not None:  # fused: chunking and recomputation built in
-            return _attend_local(q, k, v, rho, self.patch_size, self.chunk_size, self.checkpoint)
+            return local_attention(q, k, v, rho, self.patch_size, self.chunk_size, self.checkpoint)
         batch = q.shape[0]
         step = self.chunk_size or batch
         if batch == 0 or (step >= batch and not self.checkpoint):
@@ -522,7 +350,7 @@ class GroupSelfAttention(_GroupAttentionBase):
 
     The encoding depends on the pair only through the relative group element
     :math:`(x_i, h)^{-1}(x_j, \hat h)`, so it is invariant under :math:`L_g`; the index of
-    :math:`h^{-1}\hat h` comes from ``H.relative_table()``. Projections are shared over
+    :math:`h^{-1}\hat h` comes from ``finite_tables(H).relative``. Projections are shared over
     :math:`H` (pointwise).
 
     The constructor arguments (``group``, ``in_channels``, ``out_channels``, ``heads``,

@@ -19,7 +19,7 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
-from ..groups import Group, SemidirectProduct, catalogue
+from ..groups import Group, SemidirectProduct, catalogue, finite_tables, stabiliser_of
 
 __all__ = ["elements", "group_signals", "images", "image_sizes", "groups", "finite_groups"]
 
@@ -31,11 +31,16 @@ def groups(names: Sequence[str] | None = None) -> st.SearchStrategy[Group]:
     return st.sampled_from([cat[k] for k in keys])
 
 
-def finite_groups() -> st.SearchStrategy[Group]:
-    """Affine groups of the catalogue with a finite stabiliser (they act on group signals)."""
+def finite_groups(dims: int | None = 2) -> st.SearchStrategy[Group]:
+    """Affine groups of the catalogue with a finite stabiliser (they act on group signals),
+    acting on :math:`\\mathbb{R}^{dims}` (``None``: every dimension)."""
     cat = catalogue()
     keys = sorted(
-        k for k, g in cat.items() if isinstance(g, SemidirectProduct) and g.stabiliser.is_finite
+        k
+        for k, g in cat.items()
+        if isinstance(g, SemidirectProduct)
+        and g.stabiliser.is_finite
+        and (dims is None or g.translation_dim == dims)
     )
     return st.sampled_from([cat[k] for k in keys])
 
@@ -58,11 +63,13 @@ def _draw(draw, value):
     return draw(value) if isinstance(value, st.SearchStrategy) else value
 
 
-def _random_tensor(draw, batch, channels, size, group_axis: tuple[int, ...], dtype) -> Tensor:
+def _random_tensor(
+    draw, batch, channels, size, group_axis: tuple[int, ...], dtype, dims: int = 2
+) -> Tensor:
     b, c = _draw(draw, batch), _draw(draw, channels)
     s = _draw(draw, image_sizes() if size is None else size)
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
-    shape = (b, c, *group_axis, s, s)
+    shape = (b, c, *group_axis, *([s] * dims))
     return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype)
 
 
@@ -73,9 +80,11 @@ def images(
     channels: int | st.SearchStrategy[int] = 3,
     size: int | st.SearchStrategy[int] | None = None,
     dtype: torch.dtype = torch.float64,
+    dims: int = 2,
 ) -> Tensor:
-    """Random images ``(B, C, Y, X)`` (square, odd or even size)."""
-    return _random_tensor(draw, batch, channels, size, (), dtype)
+    """Random spatial signals ``(B, C, *spatial)`` with ``dims`` equal axes (odd or even size):
+    images by default, 1-D signals with ``dims=1``, volumes with ``dims=3``."""
+    return _random_tensor(draw, batch, channels, size, (), dtype, dims)
 
 
 @st.composite
@@ -87,9 +96,9 @@ def group_signals(
     size: int | st.SearchStrategy[int] | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> Tensor:
-    """Random signals ``(B, C, |H|, Y, X)`` on :math:`\\mathbb{R}^2 \\rtimes H` — random along
-    the group axis too (a lifted image would hide wrong group-axis permutations)."""
-    stab = group.stabiliser if isinstance(group, SemidirectProduct) else group
-    if not stab.is_finite:
-        raise ValueError(f"group signals need a finite stabiliser; {stab.name} is not finite")
-    return _random_tensor(draw, batch, channels, size, (stab.order,), dtype)
+    """Random signals ``(B, C, |H|, *spatial)`` on :math:`\\mathbb{R}^d \\rtimes H` (d from the
+    group) — random along the group axis too (a lifted image would hide wrong group-axis
+    permutations)."""
+    stab = stabiliser_of(group, finite=True)
+    order = finite_tables(stab).order
+    return _random_tensor(draw, batch, channels, size, (order,), dtype, stab.action_dim)

@@ -284,7 +284,7 @@ def test_built_from_generic_operators():
     )
 
     se = SqueezeExcitation(8, 2)
-    assert isinstance(se.operator, SignalChannelAttention) and se.operator.pooling == ("avg",)
+    assert isinstance(se.operator, SignalChannelAttention) and se.operator.pooling == ("mean",)
     cbam = CBAM(8, 2)
     assert isinstance(cbam.operator, SequentialSignalAttention)
     assert [type(o) for o in cbam.operator.operators] == [

@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gattn.attention import AttentiveGroupConv
 from gattn.attention.prior import BAM, CBAM, CoAttention, ResidualAttention, SqueezeExcitation
 from gattn.groups import p4, p4m
 from gattn.nn import GroupConv, LiftingConv
-from gattn.nn.attentive import AttentiveGroupConv
 from gattn.testing import EquivarianceError, assert_equivariant, group_signals
 from gattn.testing.theorem1 import check_theorem1
 

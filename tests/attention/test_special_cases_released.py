@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from gattn.attention import AttentiveGroupConv
 from gattn.attention.prior import (
     BAM,
     CBAM,
@@ -34,7 +35,6 @@ from gattn.attention.prior import (
 from gattn.groups import p4, p4m
 from gattn.groups.signals import transform_image
 from gattn.nn import GroupConv
-from gattn.nn.attentive import AttentiveGroupConv
 from gattn.testing import assert_equivariant, group_signals
 from gattn.testing.theorem1 import check_theorem1
 

@@ -29,7 +29,7 @@ GROUPS = {
 def _pair_ops(group, c_in, c_out, lifting):
     return [
         ChannelAttention(group, c_in, c_out, 2, lifting),
-        ChannelAttention(group, c_in, c_out, 1, lifting, pooling=("avg",)),
+        ChannelAttention(group, c_in, c_out, 1, lifting, pooling=("mean",)),
         SpatialAttention(group, c_out, 3, lifting),
         FactorisedAttention(
             ChannelAttention(group, c_in, c_out, 2, lifting),

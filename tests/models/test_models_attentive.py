@@ -1,4 +1,4 @@
-"""Attentive model variants: only when ``gattn.nn.attentive`` has landed."""
+"""Attentive model variants (the layers of ``gattn.attention``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import torch
 
 from gattn.models import get_model, model_info
 from gattn.testing import assert_equivariant
-
-pytest.importorskip("gattn.nn.attentive")
 
 #: parameter counts of the paper (SPEC §3), matched exactly
 PAPER = {"a-p4cnn": 73_130, "af-p4cnn": 29_462}

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from gattn.attention import SignalSpatialAttention
+from gattn.attention import AttentiveGroupConv, AttentiveLiftingConv, SignalSpatialAttention
 from gattn.groups import p4
 from gattn.models import available_models, get_model
 from gattn.models.cnn import RotMNISTCNN
-from gattn.nn.attentive import AttentiveGroupConv, AttentiveLiftingConv
 
 ATTENTIVE = [n for n in available_models() if n.startswith(("a-", "af-"))]
 ROTMNIST_AF = ["af-p4cnn", "af-p4mcnn"]

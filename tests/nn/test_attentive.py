@@ -7,9 +7,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gattn.attention import AttentionOperator, ChannelAttention, FactorisedAttention
+from gattn.attention import (
+    AttentionOperator,
+    AttentiveGroupConv,
+    AttentiveLiftingConv,
+    ChannelAttention,
+    FactorisedAttention,
+)
 from gattn.groups import SE2, p4, p4m
-from gattn.nn.attentive import AttentiveGroupConv, AttentiveLiftingConv
 from gattn.testing import EquivarianceError, assert_equivariant
 
 MODES = ["full", "input", "channel", "spatial", "codomain", None]

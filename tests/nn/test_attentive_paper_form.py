@@ -16,11 +16,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gattn.attention import FactorisedAttention, SignalSpatialAttention, SpatialAttention
-from gattn.groups import p4, p4m, transform_image, transform_signal
+from gattn.attention import (
+    AttentiveGroupConv,
+    AttentiveLiftingConv,
+    FactorisedAttention,
+    SignalSpatialAttention,
+    SpatialAttention,
+)
+from gattn.groups import finite_tables, p4, p4m, transform_image, transform_signal
 from gattn.models.layers import ConvFactory
 from gattn.nn import GroupConv, LiftingConv
-from gattn.nn.attentive import AttentiveGroupConv, AttentiveLiftingConv
 from gattn.testing import assert_equivariant
 
 NAMED = ["full", "input", "channel", "spatial", "codomain"]
@@ -120,7 +125,7 @@ def _channel_alpha_image(op, x):
 
 def _channel_alpha_signal(op, x, group):
     """alpha(t) = sigma(sum_s sum_u W2(t^-1 u) relu(sum_v W1(u^-1 v) s(v)))."""
-    rel = group.stabiliser.relative_table()
+    rel = finite_tables(group.stabiliser).relative
     n = group.stabiliser.order
     logits = 0
     for s in (x.mean(dim=(-2, -1)), x.amax(dim=(-2, -1))):  # (B, C, n)

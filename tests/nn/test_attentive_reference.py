@@ -1,7 +1,7 @@
 """The lean attentive layers equal a straightforward materialising reference (SPEC §3 formula).
 
 The reference below builds every partial response with ``unfold`` and applies the attention
-formulas literally: Cayley-table relative indices from ``H.relative_table()``, spatial-attention
+formulas literally: relative indices from ``finite_tables(H).relative``, spatial-attention
 kernels rotated with ``transform_signal``/``transform_image`` — independent of the lean code.
 """
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gattn.groups import p4, p4m, transform_image, transform_signal
-from gattn.nn.attentive import AttentiveGroupConv, AttentiveLiftingConv
+from gattn.attention import AttentiveGroupConv, AttentiveLiftingConv
+from gattn.groups import finite_tables, p4, p4m, transform_image, transform_signal
 
 
 def _first_max(t, dims):
@@ -39,7 +39,7 @@ def reference_full(layer, x, channel=True, spatial=True):
     if lifting:
         rel = torch.zeros(n, 1, dtype=torch.long)
     else:
-        rel = stab.relative_table()  # index of h_i^{-1} h_j
+        rel = finite_tables(stab).relative  # index of h_i^{-1} h_j
     alpha = torch.ones_like(resp)
     att = layer.attention
     if channel:
@@ -178,7 +178,7 @@ def test_reference_detects_a_wrong_lean_path():
 def test_lean_equals_reference_over_many_batch_chunks(monkeypatch, cls, checkpoint):
     """Batch chunks of 1-2 samples (partial responses) and 2 samples (attention maps), a ragged
     last chunk: the streamed forward and backward passes stitch chunks correctly."""
-    from gattn.attention import lean
+    from gattn.ops import lean_attention as lean
 
     group = p4m()
     layer = _make(cls, group, "full", False, 1, 1, seed=11)

@@ -7,17 +7,17 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gattn.groups import E2, SE2, Rn, p4, p4m
+from gattn.groups import E2, SE2, Rn, finite_tables, p4, p4m
 from gattn.nn import GroupConv, GroupPool, LiftingConv, SpatialPool
-from gattn.nn.kernels import KernelTransform, relative_indices
+from gattn.nn.kernels import KernelTransform
 from gattn.testing import EquivarianceError, assert_equivariant, group_signals, images
 
 GRID_GROUPS = [p4(), p4m(), SE2(2), E2(1), E2(2), Rn(2)]
 
 
 def exact_elements(group):
-    stab = group.stabiliser
-    return [group.embed(h) for h in stab.grid() if bool(stab.grid_exact[h])]
+    t = finite_tables(group.stabiliser)
+    return [group.embed(h) for h, ok in zip(t.elements, t.lattice_preserving) if bool(ok)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -53,7 +53,7 @@ def test_filter_bank_gather_equals_sampling_matrices() -> None:
     psi = torch.randn(2, 3, 8, 3, 3, dtype=torch.float64)
     bank = t(psi)
     t.exact = False  # force the einsum path with the (permutation) sampling matrices
-    t.index = relative_indices(stab).reshape(-1)
+    t.index = finite_tables(stab).relative.reshape(-1)
     assert torch.equal(t(psi), bank)
 
 
@@ -103,8 +103,8 @@ def test_conv_matches_direct_formula() -> None:
     conv = GroupConv(g, 2, 1, 3, bias=False).double()
     x = torch.randn(1, 2, 8, 5, 5, dtype=torch.float64)
     out = conv(x)
-    stab = g.stabiliser
-    mats = stab.matrices()
+    tables = finite_tables(g.stabiliser)
+    mats = tables.matrices
     psi = conv.weight[0]  # (C_in, |H|, 3, 3)
     ref = torch.zeros(8, 3, 3, dtype=torch.float64)
     for h in range(8):
@@ -113,7 +113,7 @@ def test_conv_matches_direct_formula() -> None:
             for j in range(3):
                 total = 0.0
                 for ht in range(8):
-                    rel = int(stab.cayley[stab.inverses[h], ht])
+                    rel = int(tables.cayley[tables.inverses[h], ht])
                     for dr in (-1, 0, 1):
                         for dc in (-1, 0, 1):
                             off = torch.tensor([dc, -dr], dtype=torch.float64)  # (x, y), y up

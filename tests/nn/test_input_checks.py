@@ -6,11 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gattn.attention import ATTENTION_MODES, FactorisedAttention
-from gattn.groups import p4
-from gattn.nn import (
+from gattn.attention import (
+    ATTENTION_MODES,
     AttentiveGroupConv,
     AttentiveLiftingConv,
+    FactorisedAttention,
+)
+from gattn.groups import p4
+from gattn.nn import (
     GlobalPool,
     GroupBatchNorm,
     GroupConv,
@@ -116,7 +119,7 @@ EMPTY_OTHERS = {
     "GroupPool/max": lambda: (GroupPool("max"), SIGNAL),
     "GroupPool/mean": lambda: (GroupPool("mean"), SIGNAL),
     "SpatialPool/signal": lambda: (SpatialPool(2), (2, N, 8, 8)),
-    "SpatialPool/image": lambda: (SpatialPool(2, mode="avg"), (3, 8, 8)),
+    "SpatialPool/image": lambda: (SpatialPool(2, mode="mean"), (3, 8, 8)),
     "GlobalPool": lambda: (GlobalPool(), SIGNAL),
     "GroupBatchNorm/train": lambda: (GroupBatchNorm(2), SIGNAL),
     "GroupBatchNorm/eval": lambda: (GroupBatchNorm(2).eval(), SIGNAL),

@@ -17,11 +17,13 @@ from gattn.groups import (
     FiniteGroup,
     Rn,
     SemidirectProduct,
+    finite_tables,
     p4,
     p4m,
     pixel_coordinates,
 )
-from gattn.nn.self_attention import GroupSelfAttention, LiftingSelfAttention, _LocalAttention
+from gattn.nn.self_attention import GroupSelfAttention, LiftingSelfAttention
+from gattn.ops.local_attention import LocalAttention
 from gattn.testing import EquivarianceError, assert_equivariant
 
 F64 = torch.float64
@@ -158,10 +160,8 @@ EXACT = ["p4", "p4m", "C2", "D1", "user-D4", "R2"]
 
 
 def _exact_elements(group) -> list[torch.Tensor]:
-    stab = group.stabiliser
-    return [
-        group.embed(torch.tensor(i), dtype=F64) for i in range(stab.order) if stab.grid_exact[i]
-    ]
+    exact = finite_tables(group.stabiliser).lattice_preserving
+    return [group.embed(torch.tensor(i), dtype=F64) for i in range(len(exact)) if exact[i]]
 
 
 def _signal(group, b, c, size, seed=0, dtype=F64):
@@ -343,7 +343,7 @@ def test_fused_local_attention_gradcheck(chunk, recompute):
     rho = rand(m, h, d, g * p * p)
 
     def fn(q, k, v, rho):
-        return _LocalAttention.apply(q, k, v, rho, p, chunk, recompute)
+        return LocalAttention.apply(q, k, v, rho, p, chunk, recompute)
 
     # fast mode: finite differences against the backward along random directions
     assert torch.autograd.gradcheck(fn, (q, k, v, rho), eps=1e-6, atol=1e-8, fast_mode=True)

@@ -215,8 +215,8 @@ def test_cli_viz(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("attention", ["spatial", "full"])
 def test_maps_of_the_attentive_layers_rotate(attention):
-    """The real attentive layers (gattn.nn.attentive): maps found, exactly rotating (p4)."""
-    attentive = pytest.importorskip("gattn.nn.attentive")
+    """The real attentive layers (gattn.attention): maps found, exactly rotating (p4)."""
+    attentive = pytest.importorskip("gattn.attention.layers")
     group = p4()
     torch.manual_seed(0)
     net = nn.Sequential(

@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...groups.validation import check_int
 from ...nn import GroupBatchNorm, GroupConv
-from .._common import check_positive_int, stabiliser_of
+from .._common import stabiliser_of
 from ..channel import hidden_channels
 from ..spatial import SignalSpatialAttention
 
@@ -126,7 +127,7 @@ class ChannelGateLogits(nn.Module):
     ) -> None:
         super().__init__()
         stabiliser_of(group)
-        check_positive_int("channels", channels)
+        check_int("channels", channels)
         if norm_position not in CHANNEL_NORM_POSITIONS:
             raise ValueError(
                 f"norm_position must be one of {CHANNEL_NORM_POSITIONS}, got {norm_position!r}"
@@ -178,9 +179,9 @@ class DilatedSpatialLogits(nn.Module):
     ) -> None:
         super().__init__()
         stabiliser_of(group)
-        check_positive_int("channels", channels)
-        check_positive_int("dilation", dilation)
-        check_positive_int("num_dilated", num_dilated, minimum=0)
+        check_int("channels", channels)
+        check_int("dilation", dilation)
+        check_int("num_dilated", num_dilated, minimum=0)
         hidden = hidden_channels(channels, reduction)
         layers: list[nn.Module] = [
             GroupConv(group, channels, hidden, 1),

@@ -4,14 +4,14 @@ Each mechanism is a drop-in ``nn.Module`` (``forward(f)`` returns the attended f
 the published module does) that holds one :class:`~gattn.attention.base.SignalAttention`
 operator in :attr:`PriorAttention.operator`, *composed from the generic operators* of
 :mod:`gattn.attention` — pass that operator to
-:class:`~gattn.nn.attentive.AttentiveGroupConv` (``attention=module.operator``) to use the
+:class:`~gattn.attention.AttentiveGroupConv` (``attention=module.operator``) to use the
 mechanism inside an attentive layer.
 
 =====================  =====================================================================
 mechanism              :math:`\alpha` in the framework (:math:`G = \mathbb{R}^2 \rtimes H`)
 =====================  =====================================================================
 SqueezeExcitation      input-level channel attention :math:`\alpha^C(\tilde h)`, average pool
-CBAM                   :math:`\alpha^C` (avg + max, shared MLP), then :math:`\alpha^X`
+CBAM                   :math:`\alpha^C` (mean + max, shared MLP), then :math:`\alpha^X`
                        (``7 x 7`` over [mean, max], optional batch norm), sequential
 BAM                    :math:`1 + \sigma(M_c + M_s)` (or :math:`M_c M_s`): parallel
                        channel/spatial logits, residual
@@ -39,7 +39,8 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor, nn
 
 from ...groups import Rn
-from .._common import check_positive_int, stabiliser_of
+from ...groups.validation import check_int
+from .._common import stabiliser_of
 from ..base import SignalAttention
 from ..channel import SignalChannelAttention
 from ..factorised import SequentialSignalAttention
@@ -92,7 +93,7 @@ class PriorAttention(nn.Module):
         group = _default_group(group)
         self.order = stabiliser_of(group).order
         self.group = group
-        self.channels = check_positive_int("channels", channels)
+        self.channels = check_int("channels", channels)
 
     def _to_signal(self, x: Tensor, name: str = "x") -> tuple[Tensor, bool]:
         """``(signal (B, C, |H|, Y, X), was_image)``; validates the layout."""
@@ -140,7 +141,7 @@ class SqueezeExcitation(PriorAttention):
     :math:`\bar f` the spatial mean; with :math:`|H| = 1`:
     :math:`\sigma(W_2\,\mathrm{relu}(W_1 \bar f))` (the paper's equation; FC layers without
     bias). Operator: :class:`~gattn.attention.SignalChannelAttention` with
-    ``pooling=("avg",)``; ``operator.w1[0]`` / ``operator.w2[0]`` are the two FC weights when
+    ``pooling=("mean",)``; ``operator.w1[0]`` / ``operator.w2[0]`` are the two FC weights when
     :math:`|H| = 1`.
 
     Args:
@@ -165,7 +166,7 @@ class SqueezeExcitation(PriorAttention):
     ) -> None:
         super().__init__(group, channels)
         self.operator = SignalChannelAttention(
-            self.group, channels, reduction, pooling=("avg",), position=position, bias=bias
+            self.group, channels, reduction, pooling=("mean",), position=position, bias=bias
         )
 
 
@@ -175,7 +176,7 @@ class CBAM(PriorAttention):
 
     .. math:: f' = \alpha^C[f] \odot f,\qquad f'' = \alpha^X[f'] \odot f',
 
-    :math:`\alpha^C = \sigma(\mathrm{MLP}(\mathrm{avg}\, f) + \mathrm{MLP}(\max f))` (shared
+    :math:`\alpha^C = \sigma(\mathrm{MLP}(\mathrm{mean}\, f) + \mathrm{MLP}(\max f))` (shared
     MLP, regular-representation weights), :math:`\alpha^X = \sigma([\mathrm{mean}_c f';
     \max_c f'] \star_G \psi_X)` with a ``k x k`` kernel rotated with :math:`h`, or
     :math:`\sigma(\mathrm{BN}(\ldots))` with ``norm="batch"`` (timm's ``CbamModule`` and the
@@ -437,7 +438,7 @@ class CoAttention(PriorAttention):
     Args:
         channels: :math:`C` of the convolution's output.
         reduction: :math:`r`.
-        pooling: statistics of the channel attention, subset of ``("avg", "max")``.
+        pooling: statistics of the channel attention, subset of ``("mean", "max")``.
         kernel_size: odd spatial-attention kernel size, or ``None`` (channel attention only).
         conv: the convolution whose output is attended (``LiftingConv`` / ``GroupConv``), or
             ``None`` (the input *is* that output).
@@ -451,7 +452,7 @@ class CoAttention(PriorAttention):
         self,
         channels: int,
         reduction: int = 16,
-        pooling: Sequence[str] = ("avg", "max"),
+        pooling: Sequence[str] = ("mean", "max"),
         kernel_size: int | None = None,
         conv: nn.Module | None = None,
         group=None,

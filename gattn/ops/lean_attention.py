@@ -1,4 +1,4 @@
-r"""Building blocks of the lean (non-materialising) full attentive convolution.
+r"""The lean (non-materialising) full attentive convolution: fused autograd functions.
 
 Everything here computes statistics of the partial responses
 :math:`\tilde f_{c,\tilde c}(x, h, \tilde h) = \sum_y f_{\tilde c}(x + y, \tilde h)\,
@@ -20,6 +20,9 @@ K_{c,h,\tilde c,\tilde h}(y)` without ever holding all of them:
   arg-max over input channels (or, with ``save_statistics=False``, nothing but its inputs); the
   backward pass recomputes the logits and, per chunk, the patches — never the partial
   responses of the whole batch.
+
+Patches come from the shared :func:`gattn.ops.im2col.im2col` (its adjoint
+:func:`~gattn.ops.im2col.col2im` in the backward passes). See docs/attention.md.
 """
 
 from __future__ import annotations
@@ -29,18 +32,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .depthwise import depthwise_same, depthwise_same_backward
+from .im2col import col2im, im2col, output_size
 
 __all__ = [
+    "RESPONSE_BUDGET",
+    "MAP_BUDGET",
+    "batch_chunk",
     "response_means",
     "response_maxima",
     "summed_responses",
     "spatially_attended_responses",
     "response_statistics",
 ]
-
-
-def _out_size(n: int, k: int, stride: int, padding: int) -> int:
-    return (n + 2 * padding - k) // stride + 1
 
 
 def response_means(x: Tensor, bank: Tensor, stride: int, padding: int) -> Tensor:
@@ -54,7 +57,7 @@ def response_means(x: Tensor, bank: Tensor, stride: int, padding: int) -> Tensor
     """
     b, ci, hi, y, w = x.shape
     k = bank.shape[-1]
-    oy, ox = _out_size(y, k, stride, padding), _out_size(w, k, stride, padding)
+    oy, ox = output_size(y, k, stride, padding), output_size(w, k, stride, padding)
     xp = F.pad(x.reshape(b * ci * hi, 1, y, w), (padding,) * 4)
     box = x.new_ones(1, 1, oy, ox) / (oy * ox)
     means = F.conv2d(xp, box, dilation=stride)[..., :k, :k].reshape(b, ci, hi, k, k)
@@ -74,11 +77,11 @@ def response_maxima(x: Tensor, bank: Tensor, stride: int, padding: int, chunk: i
     b, ci, hi, y, w = x.shape
     co, n = bank.shape[:2]
     k = bank.shape[-1]
-    oy, ox = _out_size(y, k, stride, padding), _out_size(w, k, stride, padding)
+    oy, ox = output_size(y, k, stride, padding), output_size(w, k, stride, padding)
     with torch.no_grad():
         xpd = F.pad(x.detach(), (padding,) * 4)
         kt = bank.detach().permute(2, 3, 0, 1, 4, 5).reshape(ci, hi, co * n, k * k)
-        step = max(1, chunk * _batch_chunk(ci * hi * co * n * oy * ox))
+        step = max(1, chunk * batch_chunk(ci * hi * co * n * oy * ox))
         # one preallocated index tensor: small per-chunk results kept alive between the
         # chunk's large temporaries fragment the heap (the resident set then grows by one
         # chunk of responses per iteration)
@@ -86,7 +89,7 @@ def response_maxima(x: Tensor, bank: Tensor, stride: int, padding: int, chunk: i
         arg = torch.empty(b, ci, hi, co * n, dtype=small, device=x.device)
         for b0 in range(0, b, step):
             # partial responses of a batch chunk: (bc, C_in, |H_in|, C_out |H|, Y' X')
-            resp = torch.matmul(kt, _im2col(xpd[b0 : b0 + step], k, stride, oy, ox))
+            resp = torch.matmul(kt, im2col(xpd[b0 : b0 + step], k, (oy, ox), stride))
             arg[b0 : b0 + step] = resp.max(dim=-1).indices
             del resp
         flat = arg.long().reshape(b, ci, hi, co, n).permute(0, 3, 4, 1, 2)
@@ -103,24 +106,6 @@ def response_maxima(x: Tensor, bank: Tensor, stride: int, padding: int, chunk: i
     patches = torch.gather(xp, 1, index).reshape(b, co, n, ci, hi, k, k)
     del oy
     return (patches * bank).sum(dim=(-2, -1))
-
-
-def _im2col(xp: Tensor, k: int, stride: int, oy: int, ox: int) -> Tensor:
-    """``(b, C, T, Yp, Xp)`` padded input -> patches ``(b, C, T, k*k, oy*ox)``."""
-    ey, ex = stride * (oy - 1) + 1, stride * (ox - 1) + 1
-    cols = [xp[..., i : i + ey : stride, j : j + ex : stride] for i in range(k) for j in range(k)]
-    return torch.stack(cols, 3).reshape(*xp.shape[:3], k * k, oy * ox)
-
-
-def _col2im(gu: Tensor, k: int, stride: int, oy: int, ox: int, yp: int, xp: int) -> Tensor:
-    """Adjoint of :func:`_im2col`: ``(b, C, T, k*k, oy*ox)`` -> ``(b, C, T, Yp, Xp)``."""
-    out = gu.new_zeros(*gu.shape[:3], yp, xp)
-    gu = gu.reshape(*gu.shape[:4], oy, ox)
-    ey, ex = stride * (oy - 1) + 1, stride * (ox - 1) + 1
-    for q in range(k * k):
-        i, j = divmod(q, k)
-        out[..., i : i + ey : stride, j : j + ex : stride] += gu[:, :, :, q]
-    return out
 
 
 def _max_first(values: Tensor, dim: int) -> tuple[Tensor, Tensor]:
@@ -142,9 +127,16 @@ RESPONSE_BUDGET = 1 << 21
 MAP_BUDGET = 1 << 20
 
 
-def _batch_chunk(per_sample: int, budget: int | None = None) -> int:
-    """Samples per chunk so that one chunk holds about ``budget`` numbers (default
-    :data:`RESPONSE_BUDGET`)."""
+def batch_chunk(per_sample: int, budget: int | None = None) -> int:
+    """Samples per batch chunk.
+
+    Args:
+        per_sample: numbers one sample of the chunked tensor holds.
+        budget: numbers one chunk may hold (default :data:`RESPONSE_BUDGET`, read at call time).
+
+    Returns:
+        ``max(1, budget // per_sample)``.
+    """
     budget = RESPONSE_BUDGET if budget is None else budget
     return max(1, budget // max(per_sample, 1))
 
@@ -158,12 +150,12 @@ class _Geometry:
         self.o, kk = w.shape[-2:]
         self.k = int(round(kk**0.5))
         self.stride, self.padding = stride, padding
-        self.oy = _out_size(self.y, self.k, stride, padding)
-        self.ox = _out_size(self.x, self.k, stride, padding)
+        self.oy = output_size(self.y, self.k, stride, padding)
+        self.ox = output_size(self.x, self.k, stride, padding)
         # samples per chunk: one chunk's partial responses hold about RESPONSE_BUDGET numbers,
         # one chunk's attention maps (T O of them) about MAP_BUDGET
-        self.step = _batch_chunk(self.ci * self.t * self.o * self.oy * self.ox)
-        self.map_step = _batch_chunk(self.t * self.o * self.oy * self.ox, MAP_BUDGET)
+        self.step = batch_chunk(self.ci * self.t * self.o * self.oy * self.ox)
+        self.map_step = batch_chunk(self.t * self.o * self.oy * self.ox, MAP_BUDGET)
 
     def chunks(self, maps: bool = False):
         """``(b0, b1)`` of the batch chunks (of attention maps if ``maps``)."""
@@ -173,10 +165,11 @@ class _Geometry:
 
     def patches(self, xp: Tensor) -> Tensor:
         """im2col of a padded chunk: ``(bc, T, C_in, k*k, L)``."""
-        return _im2col(xp, self.k, self.stride, self.oy, self.ox)
+        return im2col(xp, self.k, (self.oy, self.ox), self.stride)
 
     def fold(self, gu: Tensor, xp_shape) -> Tensor:
-        return _col2im(gu, self.k, self.stride, self.oy, self.ox, *xp_shape[-2:])
+        """Adjoint of :meth:`patches`: ``(bc, T, C_in, k*k, L)`` -> the padded chunk."""
+        return col2im(gu, self.k, (self.oy, self.ox), xp_shape[-2:], self.stride)
 
 
 def _summed(u: Tensor, w: Tensor) -> Tensor:
@@ -442,7 +435,7 @@ def response_statistics(
 
     Returns:
         ``(B, C_out, |H|, T, 2, Y', X')``, the layout of
-        :meth:`gattn.attention.SpatialAttention.weights`.
+        the statistics of ``SpatialAttention.weights`` (:mod:`gattn.attention.spatial`).
     """
     xt, w = _per_sample_kernels(x, bank, alpha)
     geo = _Geometry(xt, w, stride, padding)

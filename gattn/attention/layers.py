@@ -8,7 +8,9 @@ r"""Attentive lifting and group convolutions [AGC] (docs/maths.md).
 
 with partial responses :math:`\tilde f_{\tilde c}(x, h, \tilde h) = [f_{\tilde c}(\cdot,
 \tilde h) \star L_h\psi_{\tilde c}(\cdot, h^{-1}\tilde h)](x)`. The operator
-:math:`\mathcal{A}` (:mod:`gattn.attention`) is chosen by name or passed as an instance:
+:math:`\mathcal{A}` (:mod:`gattn.attention`) is chosen by name or passed as an instance; the
+layer hands it its plain convolution (:class:`~gattn.attention.base.LayerConvolution`) and the
+operator computes the output (:meth:`~gattn.attention.base.AttentionOperator.layer_output`):
 
 * ``"full"``: :math:`\alpha = \alpha^X(x,h,\tilde h)\,\alpha^C_{\tilde c}(h,\tilde h)`, computed
   without materialising :math:`\tilde f` (see :class:`~gattn.attention.FactorisedAttention`);
@@ -39,25 +41,16 @@ docs/special_cases.md). See docs/attention.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..groups import SemidirectProduct
-from .checks import check_image, check_kernel_fits, check_matches_parameters, check_signal
-from .conv import GroupConv, LiftingConv
-
-if TYPE_CHECKING:  # imported lazily at run time: gattn.attention imports gattn.nn
-    from ..attention import AttentionOperator
+from ..groups.validation import check_int
+from ..nn.checks import check_image, check_kernel_fits, check_matches_parameters, check_signal
+from ..nn.conv import GroupConv, LiftingConv
+from .base import AttentionOperator, LayerConvolution
+from .build import build_attention
 
 __all__ = ["AttentiveLiftingConv", "AttentiveGroupConv"]
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class _AttentiveBase(nn.Module):
@@ -79,8 +72,6 @@ class _AttentiveBase(nn.Module):
         attention_dilation: int = 1,
     ) -> None:
         super().__init__()
-        from ..attention import build_attention
-
         conv_cls = LiftingConv if self.lifting else GroupConv
         self.conv = conv_cls(group, in_channels, out_channels, kernel_size, stride, padding, bias)
         self.group = group
@@ -88,9 +79,9 @@ class _AttentiveBase(nn.Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.order = self.conv.order
         self.in_order = 1 if self.lifting else self.order
-        _check_int("reduction", reduction, 1)
-        _check_int("attention_kernel_size", attention_kernel_size, 1)
-        self.attention_dilation = _check_int("attention_dilation", attention_dilation, 1)
+        check_int("reduction", reduction)
+        check_int("attention_kernel_size", attention_kernel_size)
+        self.attention_dilation = check_int("attention_dilation", attention_dilation)
         if residual is not None and not isinstance(residual, bool):
             raise TypeError(f"residual must be a bool or None, got {residual!r}")
         if residual is None:  # the paper's residual form for the named modes
@@ -125,41 +116,24 @@ class _AttentiveBase(nn.Module):
         check_matches_parameters(x, self.conv.weight, name)
         check_kernel_fits(x, self.kernel_size, self.padding, name)
 
-    def _plain(self, x: Tensor, bank: Tensor) -> Tensor:
-        y = F.conv2d(
-            x.flatten(1, 2) if not self.lifting else x, bank, None, self.stride, self.padding
+    def layer_convolution(self) -> LayerConvolution:
+        """The plain convolution handed to the attention operator (bank computed once)."""
+        return LayerConvolution(
+            self.filter_bank(),
+            self.stride,
+            self.padding,
+            self.conv.bias,
+            self.in_channels,
+            self.out_channels,
+            self.order,
+            self.lifting,
         )
-        return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[-2:])
-
-    def _bias(self, y: Tensor) -> Tensor:
-        if self.conv.bias is None:
-            return y
-        return y + self.conv.bias[:, None, None, None]
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
-        op = self.attention
-        if op is None:
+        if self.attention is None:
             return self.conv._conv(x if self.lifting else x.flatten(1, 2))
-        if op.domain == "signal" and op.position == "input":
-            attended = op.attend(x)
-            if self.residual:
-                attended = x - attended
-            return self._bias(self._plain(attended, self.filter_bank()))
-        bank = self.filter_bank()
-        if op.domain == "signal":  # co-domain: alpha(g) on the output
-            y = self._bias(self._plain(x, bank))
-            attended = op.attend(y)
-            return y - attended if self.residual else attended
-        if op.domain != "pair":
-            raise TypeError(f"attention operator {op!r} has unknown domain {op.domain!r}")
-        x5 = x.unsqueeze(2) if self.lifting else x
-        k = self.kernel_size
-        bank6 = bank.reshape(self.out_channels, self.order, self.in_channels, self.in_order, k, k)
-        y = op.attentive_conv(x5, bank6, self.stride, self.padding)
-        if self.residual:
-            y = self._plain(x, bank) - y
-        return self._bias(y)
+        return self.attention.layer_output(x, self.layer_convolution(), self.residual)
 
     def extra_repr(self) -> str:
         dil = (
@@ -176,7 +150,8 @@ class AttentiveLiftingConv(_AttentiveBase):
         in_channels, out_channels, kernel_size, stride, padding, bias: as
             :class:`~gattn.nn.LiftingConv`.
         attention: ``"full"``, ``"input"``, ``"channel"``, ``"spatial"``, ``"codomain"``,
-            ``None`` or an :class:`~gattn.attention.AttentionOperator`.
+            ``None`` or an :class:`~gattn.attention.AttentionOperator` (its
+            :meth:`~gattn.attention.AttentionOperator.layer_output` computes the layer's output).
         reduction: channel-attention bottleneck ratio :math:`r`.
         attention_kernel_size: odd size of the spatial-attention kernel :math:`\psi_X`.
         residual: output :math:`(1 - \alpha)`-weighted responses (the paper's residual form)
