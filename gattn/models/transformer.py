@@ -19,10 +19,10 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..groups import E2, SE2, Rn, p4, p4m
+from ..groups import E2, SE2, Image, Invariant, Rn, p4, p4m, stabiliser_of
 from ..groups.validation import check_int
-from ..nn.checks import check_image
-from ..nn.self_attention import GroupSelfAttention, LiftingSelfAttention, attention_stabiliser
+from ..nn.checks import check_input
+from ..nn.self_attention import GroupSelfAttention, LiftingSelfAttention
 
 __all__ = [
     "ChannelLayerNorm",
@@ -126,7 +126,13 @@ class GroupTransformer(nn.Module):
 
     Shapes:
         input ``(B, C_in, Y, X)``; output ``(B, num_classes)``, invariant under grid-exact
-        :math:`g` when every pooled size is even (see :meth:`is_exact`).
+        :math:`g` when every pooled size is even (see :meth:`is_exact`). Layouts:
+        ``in_layout = Image(2, C_in)``, ``out_layout = Invariant()``.
+
+    Raises:
+        TypeError: ``group`` is not an affine or matrix group.
+        ValueError: bad arguments, an infinite stabiliser, or one not acting on the plane (the
+            model pools images; the layers themselves work in d = 1, 2, 3).
     """
 
     def __init__(
@@ -144,7 +150,7 @@ class GroupTransformer(nn.Module):
         checkpoint: bool = False,
     ) -> None:
         super().__init__()
-        attention_stabiliser(group)
+        stabiliser_of(group, finite=True, dims=(2,))  # the model pools images: d = 2
         if len(stages) == 0 or any(not isinstance(s, int) or s < 0 for s in stages):
             raise ValueError(
                 f"GroupTransformer: stages must be a non-empty sequence of block counts >= 0, "
@@ -154,6 +160,8 @@ class GroupTransformer(nn.Module):
         self.group = group
         self.in_channels = in_channels
         self.stages_spec = tuple(stages)
+        self.in_layout = Image(2, in_channels)
+        self.out_layout = Invariant()
         self.lift = LiftingSelfAttention(
             group,
             in_channels,
@@ -197,7 +205,7 @@ class GroupTransformer(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The equivariant feature map ``(B, C, |H|, Y', X')`` before the head."""
-        check_image(x, self.in_channels, "GroupTransformer")
+        check_input(self.in_layout, x, "GroupTransformer")
         f = self.lift(x)
         for i, stage in enumerate(self.stages):
             if i > 0:

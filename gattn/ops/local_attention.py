@@ -1,18 +1,19 @@
-r"""Fused local self-attention over :math:`p \times p` neighbourhoods, with an explicit backward
-pass (the core of :class:`gattn.nn.LiftingSelfAttention` / :class:`gattn.nn.GroupSelfAttention`,
+r"""Fused local self-attention over neighbourhoods of :math:`p^d` positions (:math:`d \in
+\{1, 2, 3\}` spatial axes), with an explicit backward pass (the core of
+:class:`gattn.nn.LiftingSelfAttention` / :class:`gattn.nn.GroupSelfAttention`,
 docs/self_attention.md).
 
 For scaled queries :math:`q`, keys and values :math:`k, v` on a group axis of length :math:`G`
-and a positional table :math:`\rho`, per query pixel :math:`i` and output element :math:`h`:
+and a positional table :math:`\rho`, per query position :math:`i` and output element :math:`h`:
 
 .. math::
 
     S = q\cdot k_{\mathrm{nb}} + q\cdot\rho, \qquad P = \operatorname{softmax}(S), \qquad
     o = P\, v_{\mathrm{nb}},
 
-with :math:`k_{\mathrm{nb}}, v_{\mathrm{nb}}` the :math:`G p^2` keys / values of the
-neighbourhood (out-of-image neighbours get logit :math:`-\infty`, not zero keys, so the
-boundary transforms with the image). Neighbourhoods are patches of the zero-padded keys and
+with :math:`k_{\mathrm{nb}}, v_{\mathrm{nb}}` the :math:`G p^d` keys / values of the
+neighbourhood (out-of-signal neighbours get logit :math:`-\infty`, not zero keys, so the
+boundary transforms with the signal). Neighbourhoods are patches of the zero-padded keys and
 values (:func:`gattn.ops.im2col.patch_view`, one strided copy); their gradients are summed back
 with :func:`gattn.ops.im2col.col2im`. Work runs on batch chunks; only :math:`q, k, v, \rho`, the
 output and (unless ``recompute``) the probabilities :math:`P` are kept for the backward pass,
@@ -20,6 +21,8 @@ output and (unless ``recompute``) the probabilities :math:`P` are kept for the b
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -33,31 +36,36 @@ __all__ = ["CHUNK_ELEMENTS", "LocalAttention", "local_attention"]
 CHUNK_ELEMENTS = 2**22
 
 
-def _neighbourhoods(xpad: Tensor, patch: int, height: int, width: int) -> Tensor:
-    """``(b, M, d, G, Y + 2r, X + 2r)`` zero-padded -> ``(b*M*N, d, G*p^2)`` neighbourhoods,
-    one strided copy (``[.., c, (g, i, j)] = xpad[.., c, g, y + i, x + j]``)."""
+def _neighbourhoods(xpad: Tensor, patch: int, spatial: tuple[int, ...]) -> Tensor:
+    """``(b, M, d, G, *padded)`` zero-padded (``d_s = len(spatial)`` spatial axes, each padded
+    by ``r`` on both sides) -> ``(b*M*N, d, G*p^{d_s})`` neighbourhoods, one strided copy
+    (``[.., c, (g, *q)] = xpad[.., c, g, *(o + q)]`` for position ``o`` and offset ``q``)."""
     b, m, d, g = xpad.shape[:4]
-    view = patch_view(xpad, patch, (height, width)).permute(0, 1, 4, 5, 2, 3, 6, 7)
-    return view.reshape(b * m * height * width, d, g * patch * patch)
+    ds = len(spatial)
+    view = patch_view(xpad, patch, spatial)  # (b, M, d, G, *spatial, *kernel)
+    perm = (0, 1, *range(4, 4 + ds), 2, 3, *range(4 + ds, 4 + 2 * ds))
+    return view.permute(perm).reshape(b * m * math.prod(spatial), d, g * patch**ds)
 
 
-def _fold(grad_nb: Tensor, patch: int, height: int, width: int) -> Tensor:
-    """Adjoint of :func:`_neighbourhoods` (sum over the neighbourhoods each pixel is in):
-    ``(b*M*N, d, G*p^2) -> (b*M, d, G, Y, X)``, one permuting copy and ``col2im``."""
-    n, r = height * width, patch // 2
+def _fold(grad_nb: Tensor, patch: int, spatial: tuple[int, ...]) -> Tensor:
+    """Adjoint of :func:`_neighbourhoods` (sum over the neighbourhoods each position is in):
+    ``(b*M*N, d, G*p^{d_s}) -> (b*M, d, G, *spatial)``, one permuting copy and ``col2im``."""
+    n, r, ds = math.prod(spatial), patch // 2, len(spatial)
+    pk = patch**ds
     d, gp = grad_nb.shape[1:]
-    g = gp // (patch * patch)
-    nb = grad_nb.reshape(-1, height, width, d, g, patch * patch)
-    cols = nb.permute(0, 3, 4, 5, 1, 2).reshape(-1, d, g, patch * patch, n)
-    out = col2im(cols, patch, (height, width), (height + 2 * r, width + 2 * r))
-    return out[..., r : r + height, r : r + width]
+    g = gp // pk
+    nb = grad_nb.reshape(-1, n, d, g, pk)
+    cols = nb.permute(0, 2, 3, 4, 1).reshape(-1, d, g, pk, n)
+    out = col2im(cols, patch, spatial, tuple(s + 2 * r for s in spatial))
+    return out[(..., *(slice(r, r + s) for s in spatial))]
 
 
 class LocalAttention(torch.autograd.Function):
     r"""Fused local attention with an explicit backward pass.
 
-    ``q (B, M, N, H, d)`` (scaled), ``k, v (B, M, d, G, Y, X)``, ``rho (M, H, d, G p^2)`` ->
-    ``(B, M, N, H, d)``. Logits :math:`S = q\cdot k_{\mathrm{nb}} + q\cdot\rho` (out-of-image
+    ``q (B, M, N, H, d)`` (scaled), ``k, v (B, M, d, G, *spatial)``, ``rho (M, H, d, G p^D)``
+    (``D`` spatial axes, ``N`` positions) ->
+    ``(B, M, N, H, d)``. Logits :math:`S = q\cdot k_{\mathrm{nb}} + q\cdot\rho` (out-of-signal
     neighbours :math:`-\infty`), :math:`P = \operatorname{softmax}(S)`, output
     :math:`P\, v_{\mathrm{nb}}`. Runs on chunks of ``chunk`` samples; only ``q, k, v, rho``,
     the (small) output and, unless ``recompute``, the probabilities :math:`P` are kept for the
@@ -86,11 +94,11 @@ class LocalAttention(torch.autograd.Function):
     @torch.no_grad()  # the body writes into buffers with out=: keep tracers out of autograd
     def forward(ctx, q, k, v, rho, patch, chunk, recompute):
         bsz, m, n, h, d = q.shape
-        g, y, x = k.shape[3:]
-        r, gp = patch // 2, k.shape[3] * patch * patch
-        kpad = F.pad(k, (r, r, r, r))
-        vpad = F.pad(v, (r, r, r, r))
-        mask = _logit_mask(y, x, patch, g, q)
+        g, spatial = k.shape[3], tuple(k.shape[4:])
+        r, gp = patch // 2, k.shape[3] * patch ** len(spatial)
+        kpad = F.pad(k, (r, r) * len(spatial))
+        vpad = F.pad(v, (r, r) * len(spatial))
+        mask = _logit_mask(spatial, patch, g, q)
         out = q.new_empty(bsz, m, n, h, d)
         probs = None if recompute else q.new_empty(bsz, m, n, h, gp)
         for s in range(0, bsz, chunk):
@@ -98,9 +106,9 @@ class LocalAttention(torch.autograd.Function):
             rows = (e - s) * m * n
             buf = q.new_empty(rows, h, gp) if recompute else probs[s:e].view(rows, h, gp)
             p = LocalAttention._probabilities(
-                q[s:e], _neighbourhoods(kpad[s:e], patch, y, x), rho, mask, buf
+                q[s:e], _neighbourhoods(kpad[s:e], patch, spatial), rho, mask, buf
             )
-            vf = _neighbourhoods(vpad[s:e], patch, y, x)
+            vf = _neighbourhoods(vpad[s:e], patch, spatial)
             out[s:e].view(rows, h, d).copy_(torch.bmm(p, vf.transpose(1, 2)))
             del p, vf, buf
         ctx.patch, ctx.chunk, ctx.recompute = patch, chunk, recompute
@@ -114,26 +122,26 @@ class LocalAttention(torch.autograd.Function):
         bsz, m, n, h, d = q.shape
         g = kpad.shape[3]
         r = patch // 2
-        y, x = kpad.shape[4] - 2 * r, kpad.shape[5] - 2 * r
-        gp = g * patch * patch
+        spatial = tuple(s - 2 * r for s in kpad.shape[4:])
+        gp = g * patch ** len(spatial)
         grad_out = grad_out.contiguous()
-        mask = _logit_mask(y, x, patch, g, q)
+        mask = _logit_mask(spatial, patch, g, q)
         dq = torch.empty_like(q)
-        dk = kpad.new_empty(bsz, m, d, g, y, x)
+        dk = kpad.new_empty(bsz, m, d, g, *spatial)
         dv = torch.empty_like(dk)
         drho = torch.zeros_like(rho)
         for s in range(0, bsz, chunk):
             e = min(s + chunk, bsz)
             b, rows = e - s, (e - s) * m * n
             qc, do = q[s:e], grad_out[s:e].view(rows, h, d)
-            kf = _neighbourhoods(kpad[s:e], patch, y, x)
-            vf = _neighbourhoods(vpad[s:e], patch, y, x)
+            kf = _neighbourhoods(kpad[s:e], patch, spatial)
+            vf = _neighbourhoods(vpad[s:e], patch, spatial)
             if probs is None:
                 p = LocalAttention._probabilities(qc, kf, rho, mask, q.new_empty(rows, h, gp))
             else:
                 p = probs[s:e].view(rows, h, gp)
             # dV_nb = dO^T P ; dP = dO V_nb^T
-            dv[s:e] = _fold(torch.bmm(do.transpose(1, 2), p), patch, y, x).view(dv[s:e].shape)
+            dv[s:e] = _fold(torch.bmm(do.transpose(1, 2), p), patch, spatial).view(dv[s:e].shape)
             ds = torch.bmm(do, vf)
             del vf
             rowsum = (do * out[s:e].view(rows, h, d)).sum(-1, keepdim=True)
@@ -141,7 +149,7 @@ class LocalAttention(torch.autograd.Function):
             del p
             qf = qc.reshape(rows, h, d)
             dq[s:e].view(rows, h, d).copy_(torch.bmm(ds, kf.transpose(1, 2)))
-            dk[s:e] = _fold(torch.bmm(qf.transpose(1, 2), ds), patch, y, x).view(dk[s:e].shape)
+            dk[s:e] = _fold(torch.bmm(qf.transpose(1, 2), ds), patch, spatial).view(dk[s:e].shape)
             del kf
             # positional bias <q, rho>: one batched matmul per h on strided rows of dS
             ds5 = ds.view(b, m, n, h, gp)
@@ -162,13 +170,13 @@ def _per_sample(table: Tensor, b: int) -> Tensor:
     return table.expand(b, *table.shape).reshape(b * table.shape[0], *table.shape[1:])
 
 
-def _logit_mask(height: int, width: int, patch: int, g: int, like: Tensor) -> Tensor:
-    """``(N, 1, G * p^2)``: 0, or :math:`-\\infty` for a neighbour outside the image."""
-    n, p2 = height * width, patch * patch
+def _logit_mask(spatial: tuple[int, ...], patch: int, g: int, like: Tensor) -> Tensor:
+    """``(N, 1, G * p^d)``: 0, or :math:`-\\infty` for a neighbour outside the signal."""
+    n, p2 = math.prod(spatial), patch ** len(spatial)
     r = patch // 2
-    ones = torch.ones(1, 1, height, width, dtype=like.dtype, device=like.device)
-    padded = F.pad(ones, (r, r, r, r))  # 1 inside, 0 outside
-    inside = im2col(padded, patch, (height, width))[0, 0].t()  # (N, P)
+    ones = torch.ones(1, 1, *spatial, dtype=like.dtype, device=like.device)
+    padded = F.pad(ones, (r, r) * len(spatial))  # 1 inside, 0 outside
+    inside = im2col(padded, patch, spatial)[0, 0].t()  # (N, P)
     mask = torch.zeros_like(inside).masked_fill_(inside < 0.5, float("-inf"))
     return mask.reshape(n, 1, 1, p2).expand(n, 1, g, p2).reshape(n, 1, g * p2)
 
@@ -186,9 +194,9 @@ def local_attention(
 
     Args:
         q: ``(B, M, N, Hq, d)`` scaled queries (``Hq = 1`` for lifting: shared over h).
-        k, v: ``(B, M, d, G, Y, X)``.
+        k, v: ``(B, M, d, G, *spatial)``, 1 to 3 spatial axes (``N`` positions in all).
         rho: ``(M, H', d, G * P)`` the positional table for the output group axis ``H'``.
-        patch: the odd patch size ``p`` (``P = p^2``).
+        patch: the odd patch size ``p`` (``P = p^D`` for ``D`` spatial axes).
         chunk: samples per chunk (default: logits of at most :data:`CHUNK_ELEMENTS` entries per
             chunk).
         recompute: keep no probabilities for the backward pass (recompute them).

@@ -15,6 +15,8 @@ from gattn.groups import (
     E2,
     SE2,
     FiniteGroup,
+    GroupSignal,
+    Image,
     Rn,
     SemidirectProduct,
     finite_tables,
@@ -22,6 +24,7 @@ from gattn.groups import (
     p4m,
     pixel_coordinates,
 )
+from gattn.nn import self_attention as sa_module
 from gattn.nn.self_attention import GroupSelfAttention, LiftingSelfAttention
 from gattn.ops.local_attention import LocalAttention
 from gattn.testing import EquivarianceError, assert_equivariant
@@ -37,35 +40,38 @@ def _qkv(layer, x: torch.Tensor):
     return [torch.einsum("oc,bcgn->bogn", w[i * c : (i + 1) * c], x) for i in range(3)]
 
 
-def _scale(layer, height: int, width: int) -> float:
+def _scale(layer, shape: tuple[int, ...]) -> float:
     if layer.patch_size is not None:
         return float(max((layer.patch_size - 1) // 2, 1))
-    return max((max(height, width) - 1) / 2, 1.0)
+    return max((max(shape) - 1) / 2, 1.0)
 
 
 def dense_reference(layer, x: torch.Tensor) -> torch.Tensor:
-    r"""Fully materialised GSA written from the maths: every (query pixel, key pixel) pair,
-    the offset from :func:`pixel_coordinates`, the relative element :math:`h^{-1}\hat h`
-    from ``product``/``inverse`` (not the relative table), the MLP evaluated per pair."""
+    r"""Fully materialised GSA written from the maths, in d = 1, 2 or 3: every (query position,
+    key position) pair, the offset from :func:`pixel_coordinates`, the relative element
+    :math:`h^{-1}\hat h` from ``product``/``inverse`` of the elements of ``H.grid()`` (not the
+    relative table), the MLP evaluated per pair."""
     stab = layer.stabiliser
-    lifting = x.dim() == 4
+    dims = layer.dims
+    lifting = x.dim() == dims + 2
     xs = x.unsqueeze(2) if lifting else x
-    b, _, g, y, w = xs.shape
-    n, order, m, d = y * w, stab.order, layer.heads, layer.head_dim
+    b, _, g = xs.shape[:3]
+    shape = tuple(xs.shape[3:])
+    hs = stab.grid()
+    n, order, m, d = math.prod(shape), hs.shape[0], layer.heads, layer.head_dim
     dtype = x.dtype
-    coords = pixel_coordinates(y, w, dtype=dtype).reshape(n, 2)
+    coords = pixel_coordinates(*shape, dtype=dtype).reshape(n, dims)
     delta = coords[None, :, :] - coords[:, None, :]  # [i, j] = x_j - x_i
-    hs = torch.arange(order)
     a_inv = stab.matrix(stab.inverse(hs), dtype=dtype)
-    rot = torch.einsum("hab,ijb->hija", a_inv, delta) / _scale(layer, y, w)
+    rot = torch.einsum("hab,ijb->hija", a_inv, delta) / _scale(layer, shape)
     if lifting:
-        feats = rot[:, None]  # (H, 1, N, N, 2)
+        feats = rot[:, None]  # (H, 1, N, N, d)
     else:
         rel = stab.product(stab.inverse(hs)[:, None], hs[None, :])  # (H, H): h^{-1} h^
         hf = stab.features(rel).to(dtype)
         feats = torch.cat(
             [
-                rot[:, None].expand(order, order, n, n, 2),
+                rot[:, None].expand(order, order, n, n, dims),
                 hf[:, :, None, None].expand(order, order, n, n, hf.shape[-1]),
             ],
             -1,
@@ -84,7 +90,7 @@ def dense_reference(layer, x: torch.Tensor) -> torch.Tensor:
     attn = torch.softmax(logits.reshape(b, m, order, n, g * n), -1).reshape(logits.shape)
     out = torch.einsum("bmhigj,bmdgj->bmdhi", attn, v).reshape(b, m * d, order, n)
     out = torch.einsum("oc,bchn->bohn", layer.out.weight, out) + layer.out.bias[:, None, None]
-    return out.reshape(b, -1, order, y, w)
+    return out.reshape(b, -1, order, *shape)
 
 
 def materialised_reference(layer, x: torch.Tensor) -> torch.Tensor:
@@ -109,9 +115,9 @@ def materialised_reference(layer, x: torch.Tensor) -> torch.Tensor:
     j = (nr.clamp(0, y - 1) * w + nc.clamp(0, w - 1)).reshape(n, p * p)
     coords = pixel_coordinates(y, w, dtype=dtype, device=dev).reshape(n, 2)
     delta = coords[j] - coords[:, None, :]  # (N, P, 2)
-    hs = torch.arange(order)
+    hs = stab.grid()
     a_inv = stab.matrix(stab.inverse(hs), dtype=dtype).to(dev)
-    rot = torch.einsum("hab,npb->hnpa", a_inv, delta) / _scale(layer, y, w)
+    rot = torch.einsum("hab,npb->hnpa", a_inv, delta) / _scale(layer, (y, w))
     if lifting:
         feats = rot[:, None]
     else:
@@ -278,27 +284,46 @@ def test_non_grid_exact_groups_equivariant_for_grid_exact_subgroup(name):
 
 
 # --------------------------------------------------------------------------- broken variants
-class _HatOnly(GroupSelfAttention):
+def _with_relative_index(layer, index: torch.Tensor):
+    """Rebuild the group part of a layer's encoding buffers from a (wrong) index table in place
+    of ``finite_tables(H).relative``: the broken variants below."""
+    stab = layer.stabiliser
+    feats = stab.features(finite_tables(stab).elements[index]).to(layer.group_features)
+    layer.group_features.copy_(feats)
+    if layer.pos_features is not None:  # (|H|, |H|, P, d + d_H)
+        layer.pos_features[..., layer.dims :] = feats[:, :, None]
+    return layer
+
+
+def _hat_only(group, *args, **kwargs) -> GroupSelfAttention:
     """BROKEN on purpose: the group part of the encoding indexed by \\hat h alone."""
+    layer = GroupSelfAttention(group, *args, **kwargs)
+    n = layer.stabiliser.order
+    return _with_relative_index(layer, torch.arange(n).expand(n, n).clone())
 
-    def _relative_index(self) -> torch.Tensor:
-        n = self.stabiliser.order
-        return torch.arange(n).expand(n, n).clone()
 
-
-class _HandRoll(GroupSelfAttention):
+def _hand_roll(group, *args, **kwargs) -> GroupSelfAttention:
     """BROKEN on purpose: h^{-1}\\hat h as a hand-coded roll (\\hat h - h) mod |H| — right for
     C_n, wrong for the mirrors of D_n (the g_selfatt bug class)."""
-
-    def _relative_index(self) -> torch.Tensor:
-        n = self.stabiliser.order
-        i = torch.arange(n)
-        return (i[None, :] - i[:, None]) % n
+    layer = GroupSelfAttention(group, *args, **kwargs)
+    i = torch.arange(layer.stabiliser.order)
+    return _with_relative_index(layer, (i[None, :] - i[:, None]) % len(i))
 
 
-def test_broken_variant_hat_only_is_rejected():
+def test_relative_index_is_the_tables_one():
+    """The buffers are built from ``finite_tables(H).relative``: rebuilding them from that table
+    changes nothing (so the broken variants differ only by their index table)."""
+    layer = GroupSelfAttention(p4m(), 2, 4, 2, patch_size=3, dtype=F64)
+    before = layer.pos_features.clone(), layer.group_features.clone()
+    _with_relative_index(layer, finite_tables(layer.stabiliser).relative)
+    assert torch.equal(before[0], layer.pos_features)
+    assert torch.equal(before[1], layer.group_features)
+
+
+@pytest.mark.parametrize("patch", [3, None])
+def test_broken_variant_hat_only_is_rejected(patch):
     torch.manual_seed(0)
-    layer = _HatOnly(p4(), 2, 4, 2, patch_size=3, dtype=F64)
+    layer = _hat_only(p4(), 2, 4, 2, patch_size=patch, dtype=F64)
     x = _signal(p4(), 2, 2, 5)
     with pytest.raises(EquivarianceError):
         assert_equivariant(layer, p4(), x)
@@ -306,9 +331,9 @@ def test_broken_variant_hat_only_is_rejected():
 
 def test_broken_variant_hand_roll_passes_c4_fails_mirrors():
     torch.manual_seed(0)
-    ok = _HandRoll(p4(), 2, 4, 2, patch_size=3, dtype=F64)
+    ok = _hand_roll(p4(), 2, 4, 2, patch_size=3, dtype=F64)
     assert assert_equivariant(ok, p4(), _signal(p4(), 2, 2, 5)).relative <= 1e-10
-    bad = _HandRoll(p4m(), 2, 4, 2, patch_size=3, dtype=F64)
+    bad = _hand_roll(p4m(), 2, 4, 2, patch_size=3, dtype=F64)
     with pytest.raises(EquivarianceError):
         assert_equivariant(bad, p4m(), _signal(p4m(), 2, 2, 5))
 
@@ -398,10 +423,27 @@ def test_bad_arguments(cls, kwargs, match):
 
 
 def test_bad_group():
-    with pytest.raises(ValueError, match="finite stabiliser"):
+    with pytest.raises(ValueError, match="infinite stabiliser"):
         GroupSelfAttention(SE2(), 2, 4, 2)
-    with pytest.raises(ValueError, match="R\\^3"):
-        GroupSelfAttention(Rn(3), 2, 4, 2)
+    flip4 = FiniteGroup.from_generators(
+        "flip4", [[[-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]]
+    )
+    with pytest.raises(ValueError, match="acts on R\\^4"):
+        LiftingSelfAttention(flip4, 2, 4, 2)
+    with pytest.raises(TypeError, match="affine group"):
+        GroupSelfAttention("p4", 2, 4, 2)
+    with pytest.raises(ValueError, match="pos_hidden"):
+        GroupSelfAttention(p4(), 2, 4, 2, pos_hidden=0)
+
+
+def test_layers_declare_layouts():
+    lift = LiftingSelfAttention(p4m(), 3, 4, 2, patch_size=3)
+    gsa = GroupSelfAttention(p4m(), 4, 6, 3)
+    h = p4m().stabiliser
+    assert lift.in_layout == Image(2, 3) and lift.out_layout == GroupSignal(h, 2, 4)
+    assert gsa.in_layout == GroupSignal(h, 2, 4) and gsa.out_layout == GroupSignal(h, 2, 6)
+    assert not hasattr(sa_module, "attention_stabiliser")
+    assert not hasattr(GroupSelfAttention, "_relative_index")
 
 
 def test_bad_inputs():
