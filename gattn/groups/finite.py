@@ -126,10 +126,12 @@ class FiniteGroup(MatrixGroup):
     Build one with :meth:`from_generators` (closure by breadth-first search) or
     :meth:`from_elements` (a full, closed list in a chosen order).
 
+    The exact Cayley and inverse tables found by the closure implement :meth:`product` and
+    :meth:`inverse`; layers and tools read the tables through
+    :func:`~gattn.groups.finite_tables`, like those of any other finite group.
+
     Attributes:
         exact_matrices: the sympy matrices, in element order.
-        cayley: ``(N, N)`` int64, ``cayley[i, j]`` = index of :math:`h_i h_j`.
-        inverses: ``(N,)`` int64, index of :math:`h_i^{-1}`.
     """
 
     element_shape = ()
@@ -178,9 +180,9 @@ class FiniteGroup(MatrixGroup):
         self.exact_matrices = [sympy.ImmutableMatrix(field.to_sympy(m)) for m in dms]
         mats = self.exact_matrices if mats is None else mats
         self.action_dim = mats[0].rows
-        self.cayley = table
-        self.identity_index = ident[0]
-        self.inverses = inv
+        self._cayley = table
+        self._identity = ident[0]
+        self._inverses = inv
         self._matrices64 = torch.tensor(
             [[[float(sympy.N(e, 30)) for e in row] for row in m.tolist()] for m in mats],
             dtype=torch.float64,
@@ -347,10 +349,6 @@ class FiniteGroup(MatrixGroup):
     def order(self) -> int:
         return len(self.exact_matrices)
 
-    def matrices(self, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
-        """All matrices ``(N, n, n)`` in element order."""
-        return self._matrices64.to(device=device, dtype=dtype)
-
     # ------------------------------------------------------------ Group API
     def validate(self, g: Tensor, name: str = "g") -> Tensor:
         super().validate(g, name)
@@ -362,14 +360,14 @@ class FiniteGroup(MatrixGroup):
         return g
 
     def identity(self, batch_shape=(), device=None, dtype=None) -> Tensor:
-        return torch.full(tuple(batch_shape), self.identity_index, dtype=torch.long, device=device)
+        return torch.full(tuple(batch_shape), self._identity, dtype=torch.long, device=device)
 
     def product(self, g: Tensor, h: Tensor) -> Tensor:
-        table = self.cayley.to(g.device)
+        table = self._cayley.to(g.device)
         return table[g, h]
 
     def inverse(self, g: Tensor) -> Tensor:
-        return self.inverses.to(g.device)[g]
+        return self._inverses.to(g.device)[g]
 
     def matrix(self, g: Tensor, dtype: torch.dtype | None = None) -> Tensor:
         return self._matrices64.to(device=g.device, dtype=dtype or torch.float64)[g]

@@ -52,9 +52,9 @@ class BrokenCayley(FiniteGroup):
     def __init__(self) -> None:
         base = CyclicGroup(4)
         super().__init__("broken-cayley", base.exact_matrices)
-        table = self.cayley.clone()
+        table = self._cayley.clone()
         table[1, 1] = 3
-        self.cayley = table
+        self._cayley = table
 
 
 class BrokenHaar(SemidirectProduct):
