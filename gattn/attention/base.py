@@ -15,7 +15,8 @@ Two kinds are supported, told apart by :attr:`AttentionOperator.domain`:
   :math:`\alpha(x, h, \tilde h)`). Such an operator reads the *partial responses*
   :math:`\tilde f_{c, \tilde c}(x, h, \tilde h) = [f_{\tilde c}(\cdot, \tilde h) \star
   L_h\psi_{c, \tilde c}(\cdot, h^{-1}\tilde h)](x)`, laid out as
-  ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` (``|H_in| = 1`` for lifting layers), and returns
+  ``(B, C_out, |H|, C_in, |H_in|, *spatial)`` (``|H_in| = 1`` for lifting layers;
+  ``d = 1, 2, 3`` spatial axes), and returns
   weights broadcastable to that shape. The attentive layer then outputs
   :math:`\sum_{\tilde c, \tilde h} \alpha\,\tilde f`. :meth:`PairAttention.attentive_conv` does
   exactly that by materialising the partial responses; operators that know a cheaper,
@@ -25,7 +26,8 @@ Two kinds are supported, told apart by :attr:`AttentionOperator.domain`:
   input element :math:`\tilde g` ("input-level" :math:`\alpha F`, ``position="input"``:
   attention multiplies the input, then a plain group convolution) or on the output element
   :math:`g` ("co-domain", ``position="output"``: attention multiplies the convolution's
-  output). Such an operator reads a signal ``(B, C, |H|, Y, X)`` (or an image ``(B, C, Y, X)``)
+  output). Such an operator reads a group signal ``(B, C, |H|, *spatial)`` (or a spatial signal
+  ``(B, C, *spatial)``)
   and returns weights broadcastable to it.
 
 An attentive layer (:mod:`gattn.attention.layers`) does not look at these kinds: it hands its
@@ -48,7 +50,10 @@ from typing import ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..groups import Layout
 from ..groups.validation import check_int
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 __all__ = [
     "AttentionOperator",
@@ -66,33 +71,46 @@ def partial_responses(x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0
     .. math:: \tilde f_{c,\tilde c}(x, h, \tilde h) = \sum_{y} f_{\tilde c}(x + y, \tilde h)\,
               K_{c, h, \tilde c, \tilde h}(y)
 
-    with :math:`K` the filter bank :math:`L_h \psi_{c,\tilde c}(\cdot, h^{-1}\tilde h)`.
-    Memory: ``C_in |H_in|`` times a group convolution's output — use for references, tests and
-    user-defined operators only.
+    with :math:`K` the filter bank :math:`L_h \psi_{c,\tilde c}(\cdot, h^{-1}\tilde h)`, in
+    ``d = 1, 2, 3`` spatial dimensions (one depthwise ``conv{d}d``). Memory: ``C_in |H_in|``
+    times a group convolution's output — use for references, tests, user-defined operators and
+    the reference evaluation in ``d = 1, 3`` (docs/attention.md).
 
     Args:
-        x: input ``(B, C_in, |H_in|, Y, X)`` (``|H_in| = 1`` for images).
-        bank: ``(C_out, |H|, C_in, |H_in|, k, k)``.
-        stride, padding: as in ``conv2d``.
+        x: input ``(B, C_in, |H_in|, *spatial)`` (``|H_in| = 1`` for spatial signals).
+        bank: ``(C_out, |H|, C_in, |H_in|, *[k] * d)``.
+        stride, padding: as in ``conv{d}d`` (one integer for every axis).
 
     Returns:
-        ``(B, C_out, |H|, C_in, |H_in|, Y', X')``.
+        ``(B, C_out, |H|, C_in, |H_in|, *spatial')``.
+
+    Raises:
+        ValueError: ``x`` and ``bank`` disagree on ``d``, ``C_in`` or ``|H_in|``, or ``d`` is
+            not 1, 2 or 3; ``stride`` / ``padding`` not valid integers.
     """
     check_int("stride", stride)
     check_int("padding", padding, 0)
-    b, ci, hi, y, x_ = x.shape
+    d = bank.dim() - 4
+    if d not in _CONV or x.dim() != d + 3 or tuple(x.shape[1:3]) != tuple(bank.shape[2:4]):
+        raise ValueError(
+            f"partial_responses: x (B, C_in, |H_in|, *spatial) and bank "
+            f"(C_out, |H|, C_in, |H_in|, *k^d) with d in 1..3 must agree, got x "
+            f"{tuple(x.shape)} and bank {tuple(bank.shape)}"
+        )
+    b, ci, hi = x.shape[:3]
+    spatial = x.shape[3:]
     co, h = bank.shape[:2]
-    k = bank.shape[-1]
-    weight = bank.permute(2, 3, 0, 1, 4, 5).reshape(ci * hi * co * h, 1, k, k)
-    out = F.conv2d(
-        x.reshape(b, ci * hi, y, x_), weight, stride=stride, padding=padding, groups=ci * hi
+    space = tuple(range(4, 4 + d))
+    weight = bank.permute(2, 3, 0, 1, *space).reshape(ci * hi * co * h, 1, *bank.shape[4:])
+    out = _CONV[d](
+        x.reshape(b, ci * hi, *spatial), weight, stride=stride, padding=padding, groups=ci * hi
     )
-    out = out.reshape(b, ci, hi, co, h, *out.shape[-2:])
-    return out.permute(0, 3, 4, 1, 2, 5, 6)
+    out = out.reshape(b, ci, hi, co, h, *out.shape[2:])
+    return out.permute(0, 3, 4, 1, 2, *(i + 1 for i in space))
 
 
 def pair_output(alpha: Tensor, responses: Tensor) -> Tensor:
-    r""":math:`\sum_{\tilde c, \tilde h} \alpha\, \tilde f`: ``(B, C_out, |H|, Y', X')``."""
+    r""":math:`\sum_{\tilde c, \tilde h} \alpha\, \tilde f`: ``(B, C_out, |H|, *spatial')``."""
     return (alpha * responses).sum(dim=(3, 4))
 
 
@@ -100,13 +118,15 @@ class LayerConvolution:
     r"""An attentive layer's plain group convolution, handed to its attention operator.
 
     Args:
-        bank: the filter bank ``(C_out |H|, C_in |H_in|, k, k)`` (``|H_in| = 1`` for images).
-        stride, padding: of the convolution.
+        bank: the filter bank ``(C_out |H|, C_in |H_in|, *[k] * d)`` (``|H_in| = 1`` for
+            spatial signals).
+        stride, padding: of the convolution (one integer for every axis).
         bias: ``(C_out,)`` (shared over :math:`H` and space) or ``None``.
         in_channels, out_channels: ``C_in``, ``C_out``.
         order: :math:`|H|`, the output's group axis.
-        lifting: the input is an image ``(B, C_in, Y, X)`` (else a group signal
-            ``(B, C_in, |H|, Y, X)``).
+        lifting: the input is a spatial signal ``(B, C_in, *spatial)`` (else a group signal
+            ``(B, C_in, |H|, *spatial)``).
+        dims: spatial dimensions ``d`` (1, 2 or 3; default: read off ``bank``).
     """
 
     def __init__(
@@ -119,38 +139,45 @@ class LayerConvolution:
         out_channels: int,
         order: int,
         lifting: bool,
+        dims: int | None = None,
     ) -> None:
         self.bank, self.stride, self.padding, self.bias = bank, stride, padding, bias
         self.in_channels, self.out_channels, self.order = in_channels, out_channels, order
         self.lifting = lifting
         self.in_order = 1 if lifting else order
+        self.dims = bank.dim() - 2 if dims is None else dims
+        if self.dims not in _CONV or bank.dim() != self.dims + 2:
+            raise ValueError(
+                f"LayerConvolution: bank must be (C_out |H|, C_in |H_in|, *k^d) with d = dims "
+                f"in 1..3, got bank {tuple(bank.shape)} and dims={dims!r}"
+            )
 
     def pair_bank(self) -> Tensor:
-        """The bank as ``(C_out, |H|, C_in, |H_in|, k, k)`` (the layout of
+        """The bank as ``(C_out, |H|, C_in, |H_in|, *[k] * d)`` (the layout of
         :meth:`PairAttention.attentive_conv`)."""
-        k = self.bank.shape[-1]
         co, n, ci, ni = self.out_channels, self.order, self.in_channels, self.in_order
-        return self.bank.reshape(co, n, ci, ni, k, k)
+        return self.bank.reshape(co, n, ci, ni, *self.bank.shape[2:])
 
     def pair_input(self, x: Tensor) -> Tensor:
-        """The input as ``(B, C_in, |H_in|, Y, X)`` (an image gains a group axis of length 1)."""
+        """The input as ``(B, C_in, |H_in|, *spatial)`` (a spatial signal gains a group axis of
+        length 1)."""
         return x.unsqueeze(2) if self.lifting else x
 
     def plain(self, x: Tensor) -> Tensor:
-        """The convolution without bias: ``(B, C_out, |H|, Y', X')``."""
-        y = F.conv2d(
+        """The convolution without bias: ``(B, C_out, |H|, *spatial')``."""
+        y = _CONV[self.dims](
             x.flatten(1, 2) if not self.lifting else x, self.bank, None, self.stride, self.padding
         )
-        return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[-2:])
+        return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[2:])
 
     def add_bias(self, y: Tensor) -> Tensor:
         """``y + bias`` (``y`` unchanged without a bias)."""
         if self.bias is None:
             return y
-        return y + self.bias[:, None, None, None]
+        return y + self.bias.reshape(-1, *[1] * (self.dims + 1))
 
     def __call__(self, x: Tensor) -> Tensor:
-        """The convolution with bias: ``(B, C_out, |H|, Y', X')``."""
+        """The convolution with bias: ``(B, C_out, |H|, *spatial')``."""
         return self.add_bias(self.plain(x))
 
 
@@ -160,9 +187,17 @@ class AttentionOperator(nn.Module):
     Subclasses set the class attribute :attr:`domain` (``"pair"`` or ``"signal"``) and
     implement :meth:`layer_output` — in practice derive from :class:`PairAttention` or
     :class:`SignalAttention`.
+
+    Attributes:
+        in_layout: what :meth:`forward` reads (a :class:`~gattn.groups.Layout`:
+            :class:`~gattn.groups.PairSignal` for pair operators, the signal's
+            :class:`~gattn.groups.GroupSignal` / :class:`~gattn.groups.Image` for signal
+            operators), read by :func:`gattn.testing.theorem1.check_theorem1`; every shipped
+            operator declares it (``None``: undeclared, the tools then read the tensor's rank).
     """
 
     domain: ClassVar[str] = ""
+    in_layout: Layout | None = None
 
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -182,7 +217,7 @@ class AttentionOperator(nn.Module):
                 :math:`\alpha` (docs/attention.md).
 
         Returns:
-            ``(B, C_out, |H|, Y', X')``, bias included.
+            ``(B, C_out, |H|, *spatial')``, bias included.
 
         Raises:
             TypeError: :attr:`domain` is neither ``"pair"`` nor ``"signal"``.
@@ -202,7 +237,7 @@ class PairAttention(AttentionOperator):
     Subclasses implement :meth:`forward`:
 
     Args:
-        responses: partial responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)``.
+        responses: partial responses ``(B, C_out, |H|, C_in, |H_in|, *spatial)``.
 
     Returns:
         :math:`\alpha \in [0, 1]`, broadcastable to ``responses`` (e.g.
@@ -223,12 +258,12 @@ class PairAttention(AttentionOperator):
         equal, leaner computation when one exists.
 
         Args:
-            x: ``(B, C_in, |H_in|, Y, X)``.
-            bank: ``(C_out, |H|, C_in, |H_in|, k, k)`` filter bank.
-            stride, padding: as in ``conv2d``.
+            x: ``(B, C_in, |H_in|, *spatial)``.
+            bank: ``(C_out, |H|, C_in, |H_in|, *[k] * d)`` filter bank.
+            stride, padding: as in ``conv{d}d``.
 
         Returns:
-            ``(B, C_out, |H|, Y', X')`` (no bias).
+            ``(B, C_out, |H|, *spatial')`` (no bias).
         """
         responses = partial_responses(x, bank, stride, padding)
         return pair_output(self(responses), responses)
@@ -246,7 +281,8 @@ class SignalAttention(AttentionOperator):
     r"""Attention :math:`\alpha(g)` on one signal: the input (:math:`\alpha F`) or the output.
 
     Subclasses implement :meth:`forward` ``x -> alpha`` with ``x`` a group signal
-    ``(B, C, |H|, Y, X)`` (or an image ``(B, C, Y, X)`` for input attention of a lifting layer)
+    ``(B, C, |H|, *spatial)`` (or a spatial signal ``(B, C, *spatial)`` for input attention of a
+    lifting layer)
     and ``alpha`` in :math:`[0, 1]` broadcastable to ``x``; equivariance (Theorem 1) means
     :math:`\mathcal{A}[L_{\bar g} x] = L_{\bar g}\mathcal{A}[x]`.
 

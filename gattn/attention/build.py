@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..groups import GroupSignal, Image, Layout, stabiliser_of
 from ..groups.validation import check_int
 from .base import AttentionOperator
 from .channel import ChannelAttention, SignalChannelAttention
@@ -16,33 +17,43 @@ ATTENTION_MODES = ("full", "input", "channel", "spatial", "codomain", None)
 def build_attention(
     attention: str | AttentionOperator | None,
     group,
-    in_channels: int,
-    out_channels: int,
-    lifting: bool,
+    in_layout: Layout,
+    out_layout: Layout,
+    in_channels: int | None = None,
+    out_channels: int | None = None,
     reduction: int = 2,
     kernel_size: int = 7,
     dilation: int = 1,
 ) -> AttentionOperator | None:
-    r"""The operator for an attentive layer.
+    r"""The operator for an attentive layer, from the layer's group, layouts and channels.
 
     Args:
         attention: ``"full"`` (:math:`\alpha^X\alpha^C` over pairs), ``"channel"``,
             ``"spatial"`` (one factor), ``"input"`` (:math:`\alpha F`: channel then spatial
             attention on the input signal), ``"codomain"`` (the same on the output signal),
             ``None`` (no attention) or an :class:`AttentionOperator` instance (returned as is).
-        group: :math:`\mathbb{R}^2 \rtimes H`; in_channels, out_channels: the layer's channels.
-        lifting: the layer's input is an image.
-        reduction: channel-attention bottleneck ratio; kernel_size: spatial-attention kernel.
+        group: :math:`\mathbb{R}^d \rtimes H`, finite :math:`H`, :math:`d \in \{1, 2, 3\}`.
+        in_layout: what the layer reads: ``Image(d, C_in)`` (a lifting layer) or
+            ``GroupSignal(H, d, C_in)``.
+        out_layout: what it gives: ``GroupSignal(H, d, C_out)``.
+        in_channels, out_channels: ``C_in``, ``C_out`` (default: the layouts' channels).
+        reduction: channel-attention bottleneck ratio; kernel_size: spatial-attention kernel
+            (``k^d`` points).
         dilation: dilation of the spatial-attention kernel of the signal modes (``"input"``,
             ``"codomain"``; the official rot-MNIST αF-P4CNN dilates its lifting layer's by 4,
             docs/attention.md). The pair modes support only ``1``.
 
     Returns:
-        The operator, or ``None`` for ``attention=None``.
+        The operator (its ``in_layout`` declares what it reads: ``PairSignal(H, d, lifting)``
+        for the pair modes, the attended signal's layout for the signal modes), or ``None``
+        for ``attention=None``.
 
     Raises:
         ValueError: unknown name; ``dilation`` other than 1 for a pair mode or for an
-            operator instance. TypeError: neither a name nor an operator.
+            operator instance; layouts that are not an image / group signal in, a group signal
+            out, of the group's dimension; channels missing or disagreeing with the layouts.
+        TypeError: neither a name nor an operator; layouts that are not
+            :class:`~gattn.groups.Layout` instances.
     """
     check_int("dilation", dilation)
     if attention is not None and not isinstance(attention, (str, AttentionOperator)):
@@ -59,7 +70,16 @@ def build_attention(
             f"('input', 'codomain') only, got attention={attention!r}; use dilation 1, or pass "
             "an operator built with it (e.g. SignalSpatialAttention(..., dilation=...))"
         )
+    lifting = _check_layouts(group, in_layout, out_layout)
+    in_channels = _channels("in_channels", in_channels, in_layout)
+    out_channels = _channels("out_channels", out_channels, out_layout)
     if attention is None or isinstance(attention, AttentionOperator):
+        declared = getattr(attention, "in_layout", None)
+        if isinstance(declared, Layout) and declared.dims not in (0, in_layout.dims):
+            raise ValueError(
+                f"attention operator {type(attention).__name__} reads {declared}, but the layer "
+                f"is {in_layout.dims}-dimensional; build the operator for the layer's group"
+            )
         return attention
     if attention in ("full", "channel", "spatial"):
         channel = (
@@ -85,3 +105,37 @@ def build_attention(
     raise ValueError(
         f"attention must be one of {ATTENTION_MODES} or an AttentionOperator, got {attention!r}"
     )
+
+
+def _check_layouts(group, in_layout: Layout, out_layout: Layout) -> bool:
+    """Whether the layer lifts (reads a spatial signal); raises on layouts it cannot serve."""
+    stab = stabiliser_of(group, finite=True, dims=(1, 2, 3))
+    d = stab.action_dim
+    for name, lay in (("in_layout", in_layout), ("out_layout", out_layout)):
+        if not isinstance(lay, Layout):
+            raise TypeError(f"{name} must be a gattn.groups.Layout, got {lay!r}")
+    if not isinstance(in_layout, (Image, GroupSignal)) or in_layout.dims != d:
+        raise ValueError(
+            f"in_layout must be Image({d}, C_in) or GroupSignal(H, {d}, C_in) for {group.name} "
+            f"(d = {d}), got {in_layout!r}"
+        )
+    if not isinstance(out_layout, GroupSignal) or out_layout.dims != d:
+        raise ValueError(
+            f"out_layout must be GroupSignal(H, {d}, C_out) for {group.name} (d = {d}), "
+            f"got {out_layout!r}"
+        )
+    return isinstance(in_layout, Image)
+
+
+def _channels(name: str, value: int | None, layout: Layout) -> int:
+    declared = getattr(layout, "channels", None)
+    if value is None:
+        if declared is None:
+            raise ValueError(
+                f"{name}: give it, or a layout that declares its channels ({layout!r})"
+            )
+        return declared
+    check_int(name, value)
+    if declared is not None and declared != value:
+        raise ValueError(f"{name}={value} disagrees with the layout's {declared} channels")
+    return value

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from ..groups import finite_tables
 from ..groups.validation import check_int
-from ._common import check_pooling, stabiliser_of
+from ._common import check_pooling, finite_stabiliser, pair_layout, signal_layout, spatial_axes
 from .base import PairAttention, SignalAttention
 
 __all__ = ["ChannelAttention", "SignalChannelAttention", "hidden_channels"]
@@ -57,17 +57,21 @@ class ChannelAttention(PairAttention):
     \tilde h)`.
 
     Args:
-        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
+        group: :math:`\mathbb{R}^d \rtimes H`, finite :math:`H`, :math:`d \in \{1, 2, 3\}`
+            (statistics over all ``d`` spatial axes).
         in_channels: :math:`C_{in}` (channels attended).
         out_channels: :math:`C_{out}` (one MLP per output channel).
         reduction: bottleneck ratio :math:`r` (hidden width ``max(C_in // r, 1)``).
-        lifting: the input lives on :math:`\mathbb{R}^2` (``|H_in| = 1``).
+        lifting: the input lives on :math:`\mathbb{R}^d` (``|H_in| = 1``).
         pooling: statistics used, a subset of ``("mean", "max")`` (``"avg"`` is refused: it is
             spelled ``"mean"``).
 
+    Attributes:
+        in_layout: ``PairSignal(H, d, lifting)``.
+
     Shapes:
-        :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` ->
-        ``(B, C_out, |H|, C_in, |H_in|, 1, 1)``.
+        :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, *spatial)`` ->
+        ``(B, C_out, |H|, C_in, |H_in|, *[1] * d)``.
     """
 
     def __init__(
@@ -80,13 +84,14 @@ class ChannelAttention(PairAttention):
         pooling: Sequence[str] = ("mean", "max"),
     ) -> None:
         super().__init__()
-        stab = stabiliser_of(group)
+        stab, order, self.dims = finite_stabiliser(group)
+        self.in_layout = pair_layout(stab, self.dims, lifting)
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
         self.hidden = hidden_channels(in_channels, reduction)
         self.pooling = check_pooling(pooling)
-        self.order = stab.order
-        self.in_order = 1 if lifting else stab.order
+        self.order = order
+        self.in_order = 1 if lifting else order
         rel = (
             torch.zeros(stab.order, 1, dtype=torch.long)
             if lifting
@@ -94,7 +99,7 @@ class ChannelAttention(PairAttention):
         )
         # rel[h, h~] = index of h^{-1} h~: which W(.) each (h, h~) pair uses
         self.register_buffer("rel", rel, persistent=False)
-        n_rel = 1 if lifting else stab.order
+        n_rel = 1 if lifting else order
         self.w1 = nn.Parameter(torch.empty(out_channels, n_rel, self.hidden, in_channels))
         self.w2 = nn.Parameter(torch.empty(out_channels, n_rel, in_channels, self.hidden))
         _init(self.w1, in_channels)
@@ -119,12 +124,13 @@ class ChannelAttention(PairAttention):
         return torch.sigmoid(logits)
 
     def forward(self, responses: Tensor) -> Tensor:
+        axes = spatial_axes(self.dims)
         stats = {}
         if "mean" in self.pooling:
-            stats["mean"] = responses.mean(dim=(-2, -1))
+            stats["mean"] = responses.mean(dim=axes)
         if "max" in self.pooling:
-            stats["max"] = responses.amax(dim=(-2, -1))
-        return self.weights(stats)[..., None, None]
+            stats["max"] = responses.amax(dim=axes)
+        return self.weights(stats)[(...,) + (None,) * self.dims]
 
     def extra_repr(self) -> str:
         return (
@@ -138,10 +144,10 @@ class SignalChannelAttention(SignalAttention):
     (squeeze-and-excitation / CBAM channel branch with an :math:`H`-convolution MLP).
 
     Args:
-        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
+        group: :math:`\mathbb{R}^d \rtimes H`, finite :math:`H`, :math:`d \in \{1, 2, 3\}`.
         channels: :math:`C` of the attended signal.
         reduction: bottleneck ratio (hidden width ``max(C // r, 1)``).
-        lifting: the attended signal is an image ``(B, C, Y, X)``.
+        lifting: the attended signal is a spatial signal ``(B, C, *spatial)``.
         pooling: subset of ``("mean", "max")`` (``("mean",)`` is squeeze-and-excitation).
         position: ``"input"`` or ``"output"`` (see :class:`SignalAttention`).
         bias: learned biases of both MLP layers (one per hidden unit / channel, shared over
@@ -149,8 +155,12 @@ class SignalChannelAttention(SignalAttention):
         hidden: explicit bottleneck width, overriding ``reduction`` (``None``: from
             ``reduction``) — e.g. timm's rounded ``rd_channels`` (docs/special_cases.md).
 
+    Attributes:
+        in_layout: ``GroupSignal(H, d, channels)``, or ``Image(d, channels)`` if ``lifting``.
+
     Shapes:
-        ``x: (B, C, |H|, Y, X) -> (B, C, |H|, 1, 1)``; images ``(B, C, Y, X) -> (B, C, 1, 1)``.
+        ``x: (B, C, |H|, *spatial) -> (B, C, |H|, *[1] * d)``; spatial signals
+        ``(B, C, *spatial) -> (B, C, *[1] * d)``.
     """
 
     def __init__(
@@ -165,14 +175,15 @@ class SignalChannelAttention(SignalAttention):
         hidden: int | None = None,
     ) -> None:
         super().__init__(position)
-        stab = stabiliser_of(group)
+        stab, order, self.dims = finite_stabiliser(group)
         self.channels = check_int("channels", channels)
+        self.in_layout = signal_layout(stab, self.dims, channels, lifting)
         self.hidden = (
             hidden_channels(channels, reduction) if hidden is None else check_int("hidden", hidden)
         )
         self.pooling = check_pooling(pooling)
         self.lifting = lifting
-        n = 1 if lifting else stab.order
+        n = 1 if lifting else order
         rel = torch.zeros(1, 1, dtype=torch.long) if lifting else finite_tables(stab).relative
         self.register_buffer("rel", rel, persistent=False)
         self.w1 = nn.Parameter(torch.empty(n, self.hidden, channels))
@@ -183,12 +194,13 @@ class SignalChannelAttention(SignalAttention):
         self.b2 = nn.Parameter(torch.zeros(channels)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        signal = x if not self.lifting else x.unsqueeze(2)  # (B, C, |H|, Y, X)
+        signal = x if not self.lifting else x.unsqueeze(2)  # (B, C, |H|, *spatial)
+        axes = spatial_axes(self.dims)
         w1 = self.w1[self.rel]  # (|H|, |H|, hid, C): [t, t'] uses W(t^{-1} t')
         w2 = self.w2[self.rel]
         logits = 0
         for name in self.pooling:
-            s = signal.mean(dim=(-2, -1)) if name == "mean" else signal.amax(dim=(-2, -1))
+            s = signal.mean(dim=axes) if name == "mean" else signal.amax(dim=axes)
             z = torch.einsum("tujc,bcu->bjt", w1, s)
             if self.b1 is not None:
                 z = z + self.b1[:, None]
@@ -196,7 +208,7 @@ class SignalChannelAttention(SignalAttention):
             if self.b2 is not None:
                 out = out + self.b2[:, None]
             logits = logits + out
-        alpha = torch.sigmoid(logits)[..., None, None]  # (B, C, |H|, 1, 1)
+        alpha = torch.sigmoid(logits)[(...,) + (None,) * self.dims]  # (B, C, |H|, 1...)
         return alpha.squeeze(2) if self.lifting else alpha
 
     def extra_repr(self) -> str:

@@ -40,6 +40,12 @@ channel attention first, spatial statistics from the channel-attended responses
    time).
 
 Without spatial attention the output is :math:`\sum_{\tilde h} S`.
+
+**Dimensions.** The lean evaluation is the 2-D one (images; the default, and what the
+benchmarks measure). For 1-D signals and volumes (``d = 1, 3``) :meth:`attentive_conv` is the
+exact reference evaluation of :class:`~gattn.attention.base.PairAttention`: it materialises the
+partial responses (memory ``C_in |H_in|`` times a group convolution's output;
+docs/attention.md), and ``checkpoint`` / ``chunks`` do not apply.
 """
 
 from __future__ import annotations
@@ -75,10 +81,18 @@ class FactorisedAttention(PairAttention):
         chunks: number of :math:`\tilde h` slices (``None``: one per input element,
             ``|H_in|``; ``1``: all at once).
 
+    Attributes:
+        in_layout: ``PairSignal(H, d, lifting)``, the factors'.
+
+    Raises:
+        ValueError: neither factor, or factors for different groups, dimensions or layers.
+        TypeError: a factor of the wrong type.
+
     Shapes:
-        :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` -> broadcastable
-        weights. :meth:`attentive_conv`: ``x: (B, C_in, |H_in|, Y, X)``,
-        ``bank: (C_out, |H|, C_in, |H_in|, k, k)`` -> ``(B, C_out, |H|, Y', X')``.
+        :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, *spatial)`` ->
+        broadcastable weights. :meth:`attentive_conv`: ``x: (B, C_in, |H_in|, *spatial)``,
+        ``bank: (C_out, |H|, C_in, |H_in|, *[k] * d)`` -> ``(B, C_out, |H|, *spatial')`` —
+        lean for ``d = 2``, the materialising reference for ``d = 1, 3`` (module docstring).
     """
 
     def __init__(
@@ -95,6 +109,17 @@ class FactorisedAttention(PairAttention):
             raise TypeError(f"channel must be a ChannelAttention or None, got {channel!r}")
         if spatial is not None and not isinstance(spatial, SpatialAttention):
             raise TypeError(f"spatial must be a SpatialAttention or None, got {spatial!r}")
+        layouts = [f.in_layout for f in (channel, spatial) if f is not None]
+        if len(layouts) == 2 and (
+            (layouts[0].dims, layouts[0].lifting, layouts[0].order)
+            != (layouts[1].dims, layouts[1].lifting, layouts[1].order)
+        ):
+            raise ValueError(
+                f"FactorisedAttention: the channel and spatial factors read different layouts "
+                f"({layouts[0]} and {layouts[1]}); build both for the same group and layer"
+            )
+        self.in_layout = layouts[0]
+        self.dims = layouts[0].dims
         self.channel = channel
         self.spatial = spatial
         self.checkpoint = checkpoint
@@ -122,6 +147,8 @@ class FactorisedAttention(PairAttention):
         return self.channel.weights(stats)
 
     def attentive_conv(self, x: Tensor, bank: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
+        if x.dim() != 5:  # d = 1, 3: the exact reference evaluation (materialising)
+            return super().attentive_conv(x, bank, stride, padding)
         b, ci, hi = x.shape[:3]
         co, n = bank.shape[:2]
         k = bank.shape[-1]
@@ -172,6 +199,8 @@ class SequentialSignalAttention(SignalAttention):
             if not isinstance(op, SignalAttention):
                 raise TypeError(f"operators[{i}] must be a SignalAttention, got {op!r}")
         self.operators = torch.nn.ModuleList(operators)
+        #: the first operator's (a channel attention's declares the channel count)
+        self.in_layout = getattr(operators[0], "in_layout", None)
 
     def forward(self, x: Tensor) -> Tensor:
         alpha = x.new_ones(())

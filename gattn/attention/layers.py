@@ -1,4 +1,5 @@
-r"""Attentive lifting and group convolutions [AGC] (docs/maths.md).
+r"""Attentive lifting and group convolutions [AGC] on :math:`\mathbb{R}^d \rtimes H`,
+:math:`d \in \{1, 2, 3\}` (docs/maths.md).
 
 .. math::
 
@@ -10,10 +11,15 @@ with partial responses :math:`\tilde f_{\tilde c}(x, h, \tilde h) = [f_{\tilde c
 \tilde h) \star L_h\psi_{\tilde c}(\cdot, h^{-1}\tilde h)](x)`. The operator
 :math:`\mathcal{A}` (:mod:`gattn.attention`) is chosen by name or passed as an instance; the
 layer hands it its plain convolution (:class:`~gattn.attention.base.LayerConvolution`) and the
-operator computes the output (:meth:`~gattn.attention.base.AttentionOperator.layer_output`):
+operator computes the output (:meth:`~gattn.attention.base.AttentionOperator.layer_output`).
+:func:`~gattn.attention.build_attention` builds a named operator from the layer's group,
+layouts (``in_layout``: ``Image(d, C_in)`` or ``GroupSignal(H, d, C_in)``; ``out_layout``:
+``GroupSignal(H, d, C_out)``, declared by the layer too) and channels:
 
 * ``"full"``: :math:`\alpha = \alpha^X(x,h,\tilde h)\,\alpha^C_{\tilde c}(h,\tilde h)`, computed
-  without materialising :math:`\tilde f` (see :class:`~gattn.attention.FactorisedAttention`);
+  without materialising :math:`\tilde f` for images (see
+  :class:`~gattn.attention.FactorisedAttention`); for ``d = 1, 3`` by the exact reference
+  evaluation, which does (memory ``C_in |H_in|`` times a group convolution's output);
 * ``"channel"`` / ``"spatial"``: one factor only;
 * ``"input"`` (:math:`\alpha F`): :math:`\alpha(\tilde g)` multiplies the input, then a plain
   group convolution;
@@ -43,9 +49,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..groups import SemidirectProduct
+from ..groups import MatrixGroup
 from ..groups.validation import check_int
-from ..nn.checks import check_image, check_kernel_fits, check_matches_parameters, check_signal
+from ..nn.checks import check_input, check_kernel_fits, check_matches_parameters
 from ..nn.conv import GroupConv, LiftingConv
 from .base import AttentionOperator, LayerConvolution
 from .build import build_attention
@@ -58,7 +64,7 @@ class _AttentiveBase(nn.Module):
 
     def __init__(
         self,
-        group: SemidirectProduct,
+        group: MatrixGroup,
         in_channels: int,
         out_channels: int,
         kernel_size: int,
@@ -72,9 +78,13 @@ class _AttentiveBase(nn.Module):
         attention_dilation: int = 1,
     ) -> None:
         super().__init__()
+        check_int("stride", stride)
+        check_int("padding", padding, 0)
         conv_cls = LiftingConv if self.lifting else GroupConv
         self.conv = conv_cls(group, in_channels, out_channels, kernel_size, stride, padding, bias)
         self.group = group
+        self.dims = self.conv.dims
+        self.in_layout, self.out_layout = self.conv.in_layout, self.conv.out_layout
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.order = self.conv.order
@@ -95,26 +105,24 @@ class _AttentiveBase(nn.Module):
         self.attention = build_attention(
             attention,
             group,
+            self.in_layout,
+            self.out_layout,
             in_channels,
             out_channels,
-            self.lifting,
             reduction,
             attention_kernel_size,
             attention_dilation,
         )
 
     def filter_bank(self) -> Tensor:
-        """The plain group convolution's bank ``(C_out |H|, C_in [|H|], k, k)``."""
+        """The plain group convolution's bank ``(C_out |H|, C_in [|H|], *[k] * d)``."""
         return self.conv.filter_bank()
 
     def _check(self, x: Tensor) -> None:
         name = type(self).__name__
-        if self.lifting:
-            check_image(x, self.in_channels, name)
-        else:
-            check_signal(x, self.in_channels, self.order, name)
+        check_input(self.in_layout, x, name)
         check_matches_parameters(x, self.conv.weight, name)
-        check_kernel_fits(x, self.kernel_size, self.padding, name)
+        check_kernel_fits(x, self.kernel_size, self.padding, name, self.dims)
 
     def layer_convolution(self) -> LayerConvolution:
         """The plain convolution handed to the attention operator (bank computed once)."""
@@ -127,6 +135,7 @@ class _AttentiveBase(nn.Module):
             self.out_channels,
             self.order,
             self.lifting,
+            self.dims,
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -143,10 +152,17 @@ class _AttentiveBase(nn.Module):
 
 
 class AttentiveLiftingConv(_AttentiveBase):
-    r"""Attentive lifting correlation :math:`\mathbb{R}^2 \to G`.
+    r"""Attentive lifting correlation :math:`\mathbb{R}^d \to G`, :math:`d \in \{1, 2, 3\}`.
+
+    Every attention mode works in every ``d``: statistics over all spatial axes, a ``k^d``
+    spatial-attention kernel transformed by :math:`H`. For ``d = 2`` the pair modes
+    (``"full"``, ``"channel"``, ``"spatial"``) use the lean evaluation; for ``d = 1, 3`` the
+    exact reference evaluation, which materialises the partial responses (memory
+    ``C_in |H_in|`` times a group convolution's output; docs/attention.md).
 
     Args:
-        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H` (``p4()``, ``p4m()``, ...).
+        group: :math:`\mathbb{R}^d \rtimes H`, finite :math:`H` (``p4()``, ``p4m()``,
+            ``p1m()``, ``cube()``, ...).
         in_channels, out_channels, kernel_size, stride, padding, bias: as
             :class:`~gattn.nn.LiftingConv`.
         attention: ``"full"``, ``"input"``, ``"channel"``, ``"spatial"``, ``"codomain"``,
@@ -161,13 +177,17 @@ class AttentiveLiftingConv(_AttentiveBase):
             ``"codomain"`` modes only (padding ``dilation * (attention_kernel_size // 2)``
             keeps the size; the official rot-MNIST αF-P4CNN uses 4 in its lifting layer).
 
+    Attributes:
+        in_layout: ``Image(d, C_in)``. out_layout: ``GroupSignal(H, d, C_out)``.
+
     Raises:
-        ValueError: bad sizes, unknown ``attention``, ``attention_dilation != 1`` with a
-            mode other than ``"input"`` / ``"codomain"``.
+        ValueError: bad sizes (``stride`` and ``padding`` are one integer for every axis),
+            unknown ``attention``, ``attention_dilation != 1`` with a mode other than
+            ``"input"`` / ``"codomain"``, an operator instance built for another ``d``.
         TypeError: ``residual`` neither a bool nor ``None``.
 
     Shapes:
-        ``x: (B, C_in, Y, X) -> (B, C_out, |H|, Y', X')``.
+        ``x: (B, C_in, *spatial) -> (B, C_out, |H|, *spatial')``.
     """
 
     lifting = True
@@ -177,8 +197,11 @@ class AttentiveGroupConv(_AttentiveBase):
     r"""Attentive group correlation :math:`G \to G`. Arguments as
     :class:`AttentiveLiftingConv`.
 
+    Attributes:
+        in_layout: ``GroupSignal(H, d, C_in)``. out_layout: ``GroupSignal(H, d, C_out)``.
+
     Shapes:
-        ``x: (B, C_in, |H|, Y, X) -> (B, C_out, |H|, Y', X')``.
+        ``x: (B, C_in, |H|, *spatial) -> (B, C_out, |H|, *spatial')``.
     """
 
     lifting = False

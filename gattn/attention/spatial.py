@@ -9,9 +9,11 @@ partial responses :math:`s_X(x, h, \tilde h) = (\operatorname{mean}_{\tilde c},
     \alpha^X_c(x, h, \tilde h) = \sigma\Big(\sum_{j=1,2}\sum_y s_{X,j}(y, h, \tilde h)\,
         \psi^{(c)}_{X,j}\big(A(h)^{-1}(y - x),\, h^{-1}\tilde h\big)\Big),
 
-a ``k x k`` (default 7) kernel :math:`\psi_X` rotated with :math:`h` and indexed by the relative
-element :math:`h^{-1}\tilde h` (a lifting kernel without that index for lifting layers), one
-per output channel :math:`c`; zero padding ``k // 2`` keeps the size. Substituting
+a ``k^d`` (default ``k = 7``) kernel :math:`\psi_X` transformed by :math:`h` and indexed by the
+relative element :math:`h^{-1}\tilde h` (a lifting kernel without that index for lifting
+layers), one per output channel :math:`c`; zero padding ``k // 2`` keeps the size. Both forms
+work in ``d = 1, 2, 3`` spatial dimensions (``conv1d`` / ``conv2d`` / ``conv3d``; statistics and
+kernels over every spatial axis). Substituting
 :math:`y \to A(k) y + t` shows :math:`\alpha^X` transforms like the responses (Theorem 1).
 
 Signal form (:class:`SignalSpatialAttention`, the input-level :math:`\alpha F` attention):
@@ -43,10 +45,12 @@ from torch import Tensor, nn
 from ..groups.validation import check_int
 from ..nn.kernels import KernelTransform
 from ..ops.depthwise import depthwise_same
-from ._common import stabiliser_of
+from ._common import finite_stabiliser, pair_layout, signal_layout
 from .base import PairAttention, SignalAttention
 
 __all__ = ["LIFTING_POOLS", "SpatialAttention", "SignalSpatialAttention", "channel_statistics"]
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 def channel_statistics(x: Tensor, dim: int) -> Tensor:
@@ -69,68 +73,75 @@ class SpatialAttention(PairAttention):
     \tilde h)`.
 
     Args:
-        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
+        group: :math:`\mathbb{R}^d \rtimes H`, finite :math:`H`, :math:`d \in \{1, 2, 3\}`.
         out_channels: :math:`C_{out}` (one kernel per output channel).
-        kernel_size: odd size of :math:`\psi_X` (7 in the paper).
-        lifting: the layer's input lives on :math:`\mathbb{R}^2` (``|H_in| = 1``).
+        kernel_size: odd size of :math:`\psi_X` (7 in the paper; ``k^d`` points, transformed
+            by :math:`H` through :class:`~gattn.nn.kernels.KernelTransform`).
+        lifting: the layer's input lives on :math:`\mathbb{R}^d` (``|H_in| = 1``).
+
+    Attributes:
+        in_layout: ``PairSignal(H, d, lifting)``.
 
     Shapes:
-        :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, Y, X)`` ->
-        ``(B, C_out, |H|, 1, |H_in|, Y, X)``.
+        :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, *spatial)`` ->
+        ``(B, C_out, |H|, 1, |H_in|, *spatial)``.
     """
 
     def __init__(
         self, group, out_channels: int, kernel_size: int = 7, lifting: bool = False
     ) -> None:
         super().__init__()
-        stab = stabiliser_of(group)
+        stab, order, self.dims = finite_stabiliser(group)
+        self.in_layout = pair_layout(stab, self.dims, lifting)
         self.out_channels = check_int("out_channels", out_channels)
         self.kernel_size = _check_kernel(kernel_size)
-        self.order = stab.order
-        self.in_order = 1 if lifting else stab.order
+        self.order = order
+        self.in_order = 1 if lifting else order
         self.lifting = lifting
         #: when True, lean attentive convolutions also evaluate :meth:`weights` on their
         #: statistics (without autograd) so that observers wrapping it (``gattn.viz``) see the
         #: maps; costs one more pass over the partial responses, off by default
         self.record_maps = False
         self.transform = KernelTransform(stab, kernel_size, not lifting, None)
-        shape = (out_channels, 2) + (() if lifting else (stab.order,)) + (kernel_size,) * 2
+        d = self.dims
+        shape = (out_channels, 2) + (() if lifting else (order,)) + (kernel_size,) * d
         self.weight = nn.Parameter(torch.empty(shape))
-        fan_in = 2 * self.in_order * kernel_size**2
+        fan_in = 2 * self.in_order * kernel_size**d
         nn.init.normal_(self.weight, std=math.sqrt(1.0 / fan_in))
 
     def rotated_kernels(self) -> Tensor:
-        r""":math:`L_h\psi_X(\cdot, h^{-1}\tilde h)`: ``(C_out, |H|, |H_in|, 2, k, k)``."""
-        k, n, ni = self.kernel_size, self.order, self.in_order
-        bank = self.transform(self.weight)  # (C_out |H|, 2 |H_in|, k, k), in index j |H_in| + t
-        bank = bank.reshape(self.out_channels, n, 2, ni, k, k)
-        return bank.permute(0, 1, 3, 2, 4, 5)
+        r""":math:`L_h\psi_X(\cdot, h^{-1}\tilde h)`: ``(C_out, |H|, |H_in|, 2, *[k] * d)``."""
+        k, n, ni, d = self.kernel_size, self.order, self.in_order, self.dims
+        bank = self.transform(self.weight)  # (C_out |H|, 2 |H_in|, *k^d), index j |H_in| + t
+        bank = bank.reshape(self.out_channels, n, 2, ni, *[k] * d)
+        return bank.permute(0, 1, 3, 2, *range(4, 4 + d))
 
     def weights(self, stats: Tensor, kernels: Tensor | None = None) -> Tensor:
         r""":math:`\alpha^X` from channel statistics, for all or for a slice of :math:`\tilde h`.
 
         Args:
-            stats: ``(B, C_out, |H|, T, 2, Y, X)`` (mean, max) for ``T`` input elements.
-            kernels: the matching ``(C_out, |H|, T, 2, k, k)`` slice of
+            stats: ``(B, C_out, |H|, T, 2, *spatial)`` (mean, max) for ``T`` input elements.
+            kernels: the matching ``(C_out, |H|, T, 2, *[k] * d)`` slice of
                 :meth:`rotated_kernels` (default: all of them, ``T = |H_in|``).
 
         Returns:
-            ``(B, C_out, |H|, T, Y, X)`` in :math:`(0, 1)`.
+            ``(B, C_out, |H|, T, *spatial)`` in :math:`(0, 1)`.
         """
         kernels = self.rotated_kernels() if kernels is None else kernels
-        b, c, n, t, _, y, x = stats.shape
-        k = self.kernel_size
+        b, c, n, t = stats.shape[:4]
+        spatial = stats.shape[5:]
+        k, d = self.kernel_size, self.dims
         groups = c * n * t
         # depthwise (one input channel per group): far faster on CPU than 2-channel groups;
         # the two statistics' responses are summed afterwards
         logits = depthwise_same(
-            stats.reshape(b, groups * 2, y, x), kernels.reshape(groups * 2, 1, k, k)
+            stats.reshape(b, groups * 2, *spatial), kernels.reshape(groups * 2, 1, *[k] * d)
         )
-        logits = logits.reshape(b, groups, 2, y, x).sum(dim=2)
-        return torch.sigmoid(logits).reshape(b, c, n, t, y, x)
+        logits = logits.reshape(b, groups, 2, *spatial).sum(dim=2)
+        return torch.sigmoid(logits).reshape(b, c, n, t, *spatial)
 
     def forward(self, responses: Tensor) -> Tensor:
-        stats = channel_statistics(responses, dim=3).transpose(3, 4)  # (B, C, |H|, T, 2, Y, X)
+        stats = channel_statistics(responses, dim=3).transpose(3, 4)  # (B, C, |H|, T, 2, ...)
         return self.weights(stats).unsqueeze(3)
 
     def extra_repr(self) -> str:
@@ -147,9 +158,9 @@ class SignalSpatialAttention(SignalAttention):
     r"""Equivariant spatial attention on one signal, :math:`\alpha^X(\tilde g)` (docs/attention.md).
 
     Args:
-        group: :math:`\mathbb{R}^2 \rtimes H`, finite :math:`H`.
-        kernel_size: odd size of :math:`\psi_X`.
-        lifting: the attended signal is an image ``(B, C, Y, X)``.
+        group: :math:`\mathbb{R}^d \rtimes H`, finite :math:`H`, :math:`d \in \{1, 2, 3\}`.
+        kernel_size: odd size of :math:`\psi_X` (``k^d`` points).
+        lifting: the attended signal is a spatial signal ``(B, C, *spatial)``.
         position: ``"input"`` or ``"output"``.
         dilation: dilation :math:`d` of :math:`\psi_X` (zero padding :math:`d\,(k-1)/2` keeps
             the size).
@@ -161,8 +172,12 @@ class SignalSpatialAttention(SignalAttention):
         ValueError: even or non-positive ``kernel_size``, ``dilation < 1``, unknown
             ``lifting_pool`` or ``position``.
 
+    Attributes:
+        in_layout: ``GroupSignal(H, d)``, or ``Image(d)`` if ``lifting`` (any channel count).
+
     Shapes:
-        ``x: (B, C, |H|, Y, X) -> (B, 1, |H|, Y, X)``; images ``(B, C, Y, X) -> (B, 1, Y, X)``.
+        ``x: (B, C, |H|, *spatial) -> (B, 1, |H|, *spatial)``; spatial signals
+        ``(B, C, *spatial) -> (B, 1, *spatial)``.
     """
 
     def __init__(
@@ -175,18 +190,20 @@ class SignalSpatialAttention(SignalAttention):
         lifting_pool: str = "max",
     ) -> None:
         super().__init__(position)
-        stab = stabiliser_of(group)
+        stab, order, self.dims = finite_stabiliser(group)
+        self.in_layout = signal_layout(stab, self.dims, None, lifting)
         self.kernel_size = _check_kernel(kernel_size)
         self.dilation = check_int("dilation", dilation)
         if lifting_pool not in LIFTING_POOLS:
             raise ValueError(f"lifting_pool must be one of {LIFTING_POOLS}, got {lifting_pool!r}")
         self.lifting_pool = lifting_pool
         self.lifting = lifting
-        self.order = stab.order
+        self.order = order
         self.transform = KernelTransform(stab, kernel_size, not lifting, None)
-        shape = (1, 2) + (() if lifting else (stab.order,)) + (kernel_size,) * 2
+        self._conv = _CONV[self.dims]
+        shape = (1, 2) + (() if lifting else (order,)) + (kernel_size,) * self.dims
         self.weight = nn.Parameter(torch.empty(shape))
-        fan_in = 2 * (1 if lifting else stab.order) * kernel_size**2
+        fan_in = 2 * (1 if lifting else order) * kernel_size**self.dims
         nn.init.normal_(self.weight, std=math.sqrt(1.0 / fan_in))
 
     @property
@@ -198,19 +215,20 @@ class SignalSpatialAttention(SignalAttention):
         r"""The attention logits before the sigmoid.
 
         Args:
-            x: the attended signal ``(B, C, |H|, Y, X)`` or image ``(B, C, Y, X)``.
+            x: the attended signal ``(B, C, |H|, *spatial)`` or spatial signal
+                ``(B, C, *spatial)``.
 
         Returns:
-            ``(B, |H|, Y, X)`` for group signals; for images the lifted logits
-            ``(B, |H|, Y, X)`` (before the pooling over :math:`H`).
+            ``(B, |H|, *spatial)`` for group signals; for spatial signals the lifted logits
+            ``(B, |H|, *spatial)`` (before the pooling over :math:`H`).
         """
-        bank = self.transform(self.weight)  # (|H|, 2 [|H|], k, k)
+        bank = self.transform(self.weight)  # (|H|, 2 [|H|], *k^d)
         if self.lifting:
-            stats = channel_statistics(x, dim=1)  # (B, 2, Y, X)
+            stats = channel_statistics(x, dim=1)  # (B, 2, *spatial)
         else:
-            b, _, n, y, w = x.shape
-            stats = channel_statistics(x, dim=1).reshape(b, 2 * n, y, w)
-        return F.conv2d(stats, bank, padding=self.padding, dilation=self.dilation)
+            b, _, n = x.shape[:3]
+            stats = channel_statistics(x, dim=1).reshape(b, 2 * n, *x.shape[3:])
+        return self._conv(stats, bank, padding=self.padding, dilation=self.dilation)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.lifting:
@@ -218,10 +236,10 @@ class SignalSpatialAttention(SignalAttention):
                 # mean over h of the lifted logits = correlation with the H-averaged kernel
                 bank = self.transform(self.weight).mean(dim=0, keepdim=True)
                 stats = channel_statistics(x, dim=1)
-                pooled = F.conv2d(stats, bank, padding=self.padding, dilation=self.dilation)
+                pooled = self._conv(stats, bank, padding=self.padding, dilation=self.dilation)
             else:
                 pooled = self.logits(x).amax(dim=1, keepdim=True)
-            return torch.sigmoid(pooled)  # (B, 1, Y, X)
+            return torch.sigmoid(pooled)  # (B, 1, *spatial)
         return torch.sigmoid(self.logits(x)).unsqueeze(1)
 
     def extra_repr(self) -> str:

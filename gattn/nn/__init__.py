@@ -3,7 +3,7 @@ pooling, normalisation, group self-attention. The attentive convolutions sit one
 :mod:`gattn.attention` (which builds on these layers); the fused autograd code one floor down,
 in :mod:`gattn.ops`."""
 
-from .conv import GroupConv, LiftingConv, stabiliser_of
+from .conv import GroupConv, LiftingConv
 from .kernels import KernelTransform, kernel_sampling
 from .pooling import GlobalPool, GroupBatchNorm, GroupPool, SpatialPool
 from .positional import RelativePositionMLP
@@ -15,7 +15,6 @@ __all__ = [
     "RelativePositionMLP",
     "LiftingConv",
     "GroupConv",
-    "stabiliser_of",
     "KernelTransform",
     "kernel_sampling",
     "GroupPool",

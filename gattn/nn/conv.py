@@ -32,15 +32,11 @@ from ..groups.validation import check_int
 from .checks import check_input, check_kernel_fits, check_matches_parameters
 from .kernels import KernelTransform
 
-__all__ = ["LiftingConv", "GroupConv", "stabiliser_of"]
+__all__ = ["LiftingConv", "GroupConv"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 IntOrTuple = int | Sequence[int]
-
-
-def stabiliser_of(group):  # temporary: removed at integration
-    return groups.stabiliser_of(group, finite=True)
 
 
 def _per_axis(name: str, value: IntOrTuple, minimum: int, dims: int) -> int | tuple[int, ...]:

@@ -26,18 +26,33 @@ def _layout(x: Tensor) -> Tensor:
     return x.contiguous()
 
 
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
 def depthwise_same(s: Tensor, weight: Tensor) -> Tensor:
-    """Depthwise "same" correlation.
+    """Depthwise "same" correlation in ``d = 1, 2, 3`` spatial dimensions.
 
     Args:
-        s: maps ``(B, C, Y, X)`` (channels-last strides are kept on the CPU).
-        weight: ``(C, 1, k, k)``, ``k`` odd.
+        s: maps ``(B, C, *spatial)`` with ``d`` spatial axes (2-D: channels-last strides are
+            kept on the CPU).
+        weight: ``(C, 1, *[k] * d)``, ``k`` odd.
 
     Returns:
-        ``(B, C, Y, X)``.
+        ``(B, C, *spatial)``.
+
+    Raises:
+        ValueError: ``weight`` has neither 3, 4 nor 5 axes, or not as many spatial axes as ``s``.
     """
+    d = weight.dim() - 2
+    if d not in _CONV or s.dim() != d + 2:
+        raise ValueError(
+            f"depthwise_same: weight (C, 1, *k^d) with d in 1..3 and maps (B, C, *spatial) with "
+            f"as many spatial axes, got weight {tuple(weight.shape)} and maps {tuple(s.shape)}"
+        )
     k = weight.shape[-1]
-    return F.conv2d(_layout(s), weight, padding=k // 2, groups=s.shape[1])
+    if d == 2:
+        return F.conv2d(_layout(s), weight, padding=k // 2, groups=s.shape[1])
+    return _CONV[d](s, weight, padding=k // 2, groups=s.shape[1])
 
 
 def depthwise_same_backward(

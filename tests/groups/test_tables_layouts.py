@@ -6,13 +6,13 @@ import itertools
 
 import pytest
 import torch
+from interface_groups import ShuffledC4
 
 from gattn.groups import (
     CyclicGroup,
     GroupSignal,
     Image,
     Invariant,
-    MatrixGroup,
     PairSignal,
     SemidirectProduct,
     cube,
@@ -30,36 +30,6 @@ from gattn.groups import (
 from gattn.testing import check_group_axioms
 
 F64 = torch.float64
-
-
-class ShuffledC4(MatrixGroup):
-    """C4 written against the interface alone: int64 elements k (rotation by k·90°), listed by
-    grid() in the order 0, 2, 1, 3 — so nothing may assume that element i sits at index i."""
-
-    name, element_dtype, action_dim = "C4-shuffled", "long", 2
-
-    def identity(self, batch_shape=(), device=None, dtype=None):
-        return torch.zeros(tuple(batch_shape), dtype=torch.long, device=device)
-
-    def product(self, g, h):
-        return (g + h) % 4
-
-    def inverse(self, g):
-        return (-g) % 4
-
-    def matrix(self, g, dtype=None):
-        c = torch.tensor([1.0, 0.0, -1.0, 0.0], dtype=F64, device=g.device)[g]
-        s = torch.tensor([0.0, 1.0, 0.0, -1.0], dtype=F64, device=g.device)[g]
-        return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2).to(dtype or F64)
-
-    def grid(self, n=None):
-        return torch.tensor([0, 2, 1, 3])
-
-    def sample(self, *batch, generator=None, device=None, dtype=None):
-        return torch.randint(4, tuple(batch), generator=generator).to(device)
-
-    def haar_weights(self, grid):
-        return torch.ones(grid.shape[:1], dtype=F64)
 
 
 def test_tables_derived_from_the_interface_alone() -> None:

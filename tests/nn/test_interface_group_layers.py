@@ -7,41 +7,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from interface_groups import ShuffledC4
 
-from gattn.groups import MatrixGroup, SemidirectProduct, finite_tables, p4
+from gattn.groups import SemidirectProduct, finite_tables, p4
 from gattn.nn import GlobalPool, GroupBatchNorm, GroupConv, GroupPool, LiftingConv, SpatialPool
 from gattn.testing import assert_equivariant
 
 TOL = 1e-10
-ROT = torch.tensor([[[1, 0], [0, 1]], [[0, -1], [1, 0]], [[-1, 0], [0, -1]], [[0, 1], [-1, 0]]])
 
 
-class C4Mod4(MatrixGroup):  # the quarter turns as integers mod 4, against the interface only
-    name, element_shape, element_dtype, action_dim = "C4 mod 4", (), "long", 2
-
-    def identity(self, batch_shape=(), device=None, dtype=None):
-        return torch.zeros(tuple(batch_shape), dtype=torch.long, device=device)
-
-    def product(self, g, h):
-        return (g + h) % 4
-
-    def inverse(self, g):
-        return (-g) % 4
-
-    def matrix(self, g, dtype=None):
-        return ROT.to(device=g.device, dtype=dtype or torch.float64)[g]
-
-    def grid(self, n=None):
-        return torch.tensor([0, 2, 1, 3])  # NOT element i at index i
-
-    def sample(self, *batch, generator=None, device=None, dtype=None):
-        return torch.randint(0, 4, batch, generator=generator).to(device)
-
-    def haar_weights(self, grid):
-        return torch.ones(grid.shape[0], dtype=torch.float64)
-
-
-G = SemidirectProduct(C4Mod4())
+G = SemidirectProduct(ShuffledC4())
 ORDER = [0, 2, 1, 3]  # the custom group's axis i holds ORDER[i] quarter turns
 
 

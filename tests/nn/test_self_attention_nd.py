@@ -14,6 +14,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from interface_groups import ShuffledC4, ShuffledReflection
 
 from gattn.groups import (
     GroupSignal,
@@ -44,13 +45,7 @@ def _load(relative: str, name: str):
 
 
 dense_reference = _load("nn/test_self_attention.py", "_gsa_dense").dense_reference
-if (TESTS / "interface_groups.py").is_file():  # the shared interface groups of the test suites
-    _interface = _load("interface_groups.py", "_interface_groups")
-    ShuffledC4 = _interface.ShuffledC4
-    INTERFACE_1D = [SemidirectProduct(_interface.ShuffledReflection())]
-else:
-    ShuffledC4 = _load("groups/test_tables_layouts.py", "_tables_layouts").ShuffledC4
-    INTERFACE_1D = []
+INTERFACE_1D = [SemidirectProduct(ShuffledReflection())]
 
 
 def _layer(kind, group, c_in, c_out, heads, patch):

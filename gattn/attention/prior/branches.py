@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from ...groups.validation import check_int
 from ...nn import GroupBatchNorm, GroupConv
-from .._common import stabiliser_of
+from .._common import planar_stabiliser
 from ..channel import hidden_channels
 from ..spatial import SignalSpatialAttention
 
@@ -126,7 +126,7 @@ class ChannelGateLogits(nn.Module):
         self, group, channels: int, reduction: int = 16, norm_position: str = "output"
     ) -> None:
         super().__init__()
-        stabiliser_of(group)
+        planar_stabiliser(group, type(self).__name__)
         check_int("channels", channels)
         if norm_position not in CHANNEL_NORM_POSITIONS:
             raise ValueError(
@@ -178,7 +178,7 @@ class DilatedSpatialLogits(nn.Module):
         num_dilated: int = 2,
     ) -> None:
         super().__init__()
-        stabiliser_of(group)
+        planar_stabiliser(group, type(self).__name__)
         check_int("channels", channels)
         check_int("dilation", dilation)
         check_int("num_dilated", num_dilated, minimum=0)
@@ -247,6 +247,7 @@ class SignalSpatialGate(SignalSpatialAttention):
         norm_eps: float = 1e-5,
         norm_momentum: float = 0.1,
     ) -> None:
+        planar_stabiliser(group, type(self).__name__)
         super().__init__(group, kernel_size, lifting=False, position=position)
         self.norm = _check_norm(norm)
         self.spatial_pool_order = _check_spatial_pool_order(spatial_pool_order)

@@ -38,7 +38,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from .._common import stabiliser_of
+from ...groups import finite_tables
+from .._common import planar_stabiliser
 from .modules import BAM, CBAM, _default_group
 
 __all__ = ["load_timm_cbam", "load_authors_cbam", "load_authors_bam"]
@@ -149,8 +150,7 @@ class _Reader:
 
 
 def _identity_index(group) -> int:
-    stab = stabiliser_of(group)
-    return int(stab.identity())
+    return finite_tables(planar_stabiliser(group, "the converted module")).identity_index
 
 
 def _embed(target: Tensor, value: Tensor, axis: int, e: int, name: str) -> None:

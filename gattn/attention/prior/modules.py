@@ -38,9 +38,9 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
-from ...groups import Rn
+from ...groups import Rn, finite_tables
 from ...groups.validation import check_int
-from .._common import stabiliser_of
+from .._common import planar_stabiliser
 from ..base import SignalAttention
 from ..channel import SignalChannelAttention
 from ..factorised import SequentialSignalAttention
@@ -91,7 +91,7 @@ class PriorAttention(nn.Module):
     def __init__(self, group, channels: int) -> None:
         super().__init__()
         group = _default_group(group)
-        self.order = stabiliser_of(group).order
+        self.order = finite_tables(planar_stabiliser(group, type(self).__name__)).order
         self.group = group
         self.channels = check_int("channels", channels)
 
