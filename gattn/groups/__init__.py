@@ -2,7 +2,7 @@
 them, SO(2)/O(2), affine groups R^d x| H (d = 1, 2, 3), the catalogue, layouts and the action on
 signals, images, volumes and group signals."""
 
-from .affine import SemidirectProduct, stabiliser_of
+from .affine import SemidirectProduct, fibre_weights, stabiliser_of
 from .base import Group, MatrixGroup, check_element_shape
 from .catalogue import (
     E2,
@@ -52,6 +52,7 @@ __all__ = [
     "wrap_angle",
     "SemidirectProduct",
     "stabiliser_of",
+    "fibre_weights",
     "Rn",
     "SE2",
     "E2",

@@ -22,7 +22,7 @@ from torch import Tensor
 from .base import Group, MatrixGroup, check_element_shape
 from .tables import finite_tables
 
-__all__ = ["SemidirectProduct", "stabiliser_of"]
+__all__ = ["SemidirectProduct", "stabiliser_of", "fibre_weights"]
 
 
 class SemidirectProduct(MatrixGroup):
@@ -84,7 +84,7 @@ class SemidirectProduct(MatrixGroup):
     def stabiliser_weights(self, h: Tensor) -> Tensor:
         r"""Haar quadrature weights of the fibre :math:`\{0\} \times H` of
         :math:`dg = dx\,dh / |\det A(h)|`: ``H.haar_weights(h) / |det A(h)|``, ``(N,)``."""
-        return self.stabiliser.haar_weights(h) / self.stabiliser.det(h).abs()
+        return _haar_over_det(self.stabiliser, h)
 
     # ---------------------------------------------------------------- Group API
     @property
@@ -249,3 +249,15 @@ def stabiliser_of(group: Group, *, finite: bool = False, dims: tuple[int, ...] |
             f"axis need a finite one — discretise it, e.g. SE2(n=8)"
         )
     return stab
+
+
+def fibre_weights(group: Group) -> Tensor:
+    r"""Haar quadrature weights of the fibre :math:`\{0\} \times H` of :math:`dg = dx\,dh /
+    |\det A(h)|`, in ``H.grid()`` order, ``(N,)``: ``H.haar_weights(h) / |det A(h)|`` (the same
+    for an affine group and for a matrix group :math:`H` given alone)."""
+    stab = stabiliser_of(group)
+    return _haar_over_det(stab, stab.grid())
+
+
+def _haar_over_det(stab: MatrixGroup, h: Tensor) -> Tensor:
+    return stab.haar_weights(h) / stab.det(h).abs()

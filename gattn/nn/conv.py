@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import groups
-from ..groups import GroupSignal, Image, MatrixGroup, SemidirectProduct
+from ..groups import GroupSignal, Image, MatrixGroup, fibre_weights
 from ..groups.validation import check_int
 from .checks import check_input, check_kernel_fits, check_matches_parameters
 from .kernels import KernelTransform
@@ -49,16 +49,6 @@ def _per_axis(name: str, value: IntOrTuple, minimum: int, dims: int) -> int | tu
             )
         return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
     return check_int(name, value, minimum)
-
-
-def fibre_weights(group: MatrixGroup, stabiliser: MatrixGroup) -> Tensor:
-    r"""Haar weights of the fibre :math:`\{0\} \times H` in ``H.grid()`` order, ``(N,)``:
-    ``group.stabiliser_weights`` for an affine group, ``H.haar_weights / |det A|`` for
-    :math:`H` given alone."""
-    grid = stabiliser.grid()
-    if isinstance(group, SemidirectProduct):
-        return group.stabiliser_weights(grid)
-    return stabiliser.haar_weights(grid) / stabiliser.det(grid).abs()
 
 
 class _GroupConvBase(nn.Module):
@@ -86,7 +76,7 @@ class _GroupConvBase(nn.Module):
         self.stride = _per_axis("stride", stride, 1, d)
         self.padding = _per_axis("padding", padding, 0, d)
         self.dilation = _per_axis("dilation", dilation, 1, d)
-        weights = fibre_weights(group, stab) if group_input else None
+        weights = fibre_weights(group) if group_input else None
         self.transform = KernelTransform(stab, kernel_size, group_input, weights)
         self.order = self.transform.order
         self._conv_fn = _CONV[d]

@@ -30,7 +30,14 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from ..groups import SemidirectProduct, p4, planar_label, transform_image, transform_signal
+from ..groups import (
+    SemidirectProduct,
+    p4,
+    planar_label,
+    stabiliser_of,
+    transform_image,
+    transform_signal,
+)
 from .maps import AttentionMaps, Predicate, attention_maps
 
 __all__ = [
@@ -64,7 +71,13 @@ def find_group(model: nn.Module) -> SemidirectProduct | None:
 
 
 def _check_group(group: object) -> SemidirectProduct:
-    if not isinstance(group, SemidirectProduct) or not group.stabiliser.is_finite:
+    try:
+        ok = isinstance(group, SemidirectProduct) and bool(
+            stabiliser_of(group, finite=True, dims=(2,))
+        )
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         raise TypeError(
             f"group must be an affine group R^2 x| H with finite H (e.g. p4()), got {group!r}"
         )
