@@ -26,6 +26,7 @@ from .naming import planar_label
 from .signals import (
     apply_group_element,
     disc_mask,
+    group_axis_source,
     is_grid_exact,
     pixel_coordinates,
     sampling_positions,
@@ -75,6 +76,7 @@ __all__ = [
     "pixel_coordinates",
     "sampling_positions",
     "is_grid_exact",
+    "group_axis_source",
     "transform_image",
     "transform_signal",
     "disc_mask",

@@ -29,8 +29,8 @@ import torch
 from torch import Tensor
 
 from .base import Group
-from .signals import transform_image, transform_signal
-from .tables import element_indices, finite_tables
+from .signals import group_axis_source, transform_image, transform_signal
+from .tables import finite_tables
 
 __all__ = [
     "Layout",
@@ -214,10 +214,7 @@ class PairSignal(Layout):
             (0, 1, 4, 2, 3) + tuple(range(5, 5 + d))
         )
         if not self.lifting:
-            tables = finite_tables(self.stabiliser)
-            h = group.split(g.detach().cpu().double())[1] if hasattr(group, "split") else g
-            i = element_indices(self.stabiliser, tables.elements, h, "g")
-            out = out.index_select(4, tables.relative[i].to(x.device))
+            out = out.index_select(4, group_axis_source(group, g).to(x.device))
         return out
 
     def __eq__(self, other: object) -> bool:

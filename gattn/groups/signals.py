@@ -39,6 +39,7 @@ __all__ = [
     "pixel_coordinates",
     "sampling_positions",
     "is_grid_exact",
+    "group_axis_source",
     "transform_image",
     "transform_signal",
     "disc_mask",
@@ -191,10 +192,12 @@ def _interpolate(x: Tensor, src: Tensor, shape: tuple[int, ...]) -> Tensor:
     return out.reshape(*lead, *shape)
 
 
-def _spatial(group: MatrixGroup, g: Tensor, x: Tensor, mode: str) -> Tensor:
+def _spatial(group: MatrixGroup, g: Tensor, x: Tensor, mode: str, element=None) -> Tensor:
+    """The spatial part of :math:`L_g` on the last ``d`` axes (``element``: ``_element(group,
+    g)`` if the caller already has it)."""
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got mode={mode!r}")
-    t, a, stab, _ = _element(group, g)
+    t, a, stab, _ = _element(group, g) if element is None else element
     d = stab.action_dim
     shape = tuple(x.shape[-d:])
     idx = None if mode == "interpolate" else _exact_index(_key(t, a), shape)
@@ -255,11 +258,28 @@ def transform_signal(group: MatrixGroup, g: Tensor, x: Tensor, mode: str = "auto
             f"x has group axis length {x.shape[axis]}, expected |H| = "
             f"{tables.order} for {stab.name} (axis {axis})"
         )
-    _, _, _, h = _element(group, g)
-    i = element_indices(stab, tables.elements, h, "g")
-    src = tables.relative[i]  # out[h~] = in[h^{-1} h~]
+    element = _element(group, g)
+    src = _group_axis_source(stab, element[3])
     permuted = x.index_select(axis, src.to(x.device))
-    return _spatial(group, g, permuted, mode)
+    return _spatial(group, g, permuted, mode, element)
+
+
+def _group_axis_source(stab: MatrixGroup, h: Tensor) -> Tensor:
+    """``(|H|,)`` gather index of :math:`L_h` on a group axis: out[h~] = in[h^{-1} h~]."""
+    tables = finite_tables(stab)
+    return tables.relative[element_indices(stab, tables.elements, h, "g")]
+
+
+def group_axis_source(group: MatrixGroup, g: Tensor) -> Tensor:
+    """The permutation of a group axis (in ``H.grid()`` order) under :math:`g = (t, h)`: the
+    ``(|H|,)`` int64 index ``src`` with ``out[..., j, ...] = in[..., src[j], ...]``, i.e. the
+    value at :math:`\tilde h` moves to :math:`h\tilde h`.
+
+    Raises:
+        ValueError: :math:`H` is not finite, or ``g`` is not one element of ``group``.
+    """
+    stab = stabiliser_of(group, finite=True)
+    return _group_axis_source(stab, _element(group, g)[3])
 
 
 def disc_mask(*shape: int, device=None, dtype=torch.float32) -> Tensor:

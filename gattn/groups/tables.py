@@ -18,7 +18,6 @@ concrete class's private tables. Elements are matched back to grid indices with
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import torch
@@ -29,8 +28,7 @@ from .base import Group, MatrixGroup
 __all__ = ["FiniteTables", "finite_tables", "element_indices"]
 
 _LATTICE_TOL = 1e-9
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_ID_CACHE: dict[int, FiniteTables] = {}  # groups that cannot be weakly referenced
+_ATTR = "_gattn_finite_tables"
 
 
 @dataclass(frozen=True)
@@ -164,14 +162,10 @@ def finite_tables(group: Group) -> FiniteTables:
     Raises:
         ValueError: the group is not finite, or its product / inverse leave the grid.
     """
-    try:
-        tables = _CACHE.get(group)
-    except TypeError:  # not weakly referenceable
-        tables = _ID_CACHE.get(id(group))
+    cache = getattr(group, "__dict__", None)  # cached on the group itself (no id reuse)
+    tables = cache.get(_ATTR) if cache is not None else None
     if tables is None:
         tables = _build(group)
-        try:
-            _CACHE[group] = tables
-        except TypeError:
-            _ID_CACHE[id(group)] = tables
+        if cache is not None:
+            cache[_ATTR] = tables  # also works for frozen dataclasses; slotted groups rebuild
     return tables
