@@ -23,6 +23,14 @@ from .continuous import O2, SO2, wrap_angle
 from .finite import CyclicGroup, DihedralGroup, FiniteGroup, TrivialGroup, rotation_matrix
 from .layouts import GroupSignal, Image, Invariant, Layout, PairSignal, module_layouts
 from .naming import planar_label
+from .quadrature import (
+    QUADRATURE_KINDS,
+    check_quadrature_weights,
+    check_samples,
+    haar_quadrature,
+    sample_permutation,
+    translate_samples,
+)
 from .signals import (
     apply_group_element,
     disc_mask,
@@ -45,6 +53,12 @@ __all__ = [
     "DihedralGroup",
     "TrivialGroup",
     "rotation_matrix",
+    "QUADRATURE_KINDS",
+    "haar_quadrature",
+    "check_samples",
+    "check_quadrature_weights",
+    "sample_permutation",
+    "translate_samples",
     "FiniteTables",
     "finite_tables",
     "element_indices",

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .affine import SemidirectProduct
 from .base import Group
+from .quadrature import sample_permutation
 from .signals import group_axis_source, transform_image, transform_signal
 from .tables import finite_tables
 
@@ -118,54 +120,100 @@ class Image(Layout):
 
 @dataclass(frozen=True, eq=False)
 class GroupSignal(Layout):
-    """A signal on :math:`\\mathbb{R}^d \\rtimes H`: ``(B, C, |H|, *spatial)``, the group axis
-    in ``H.grid()`` order.
+    """A signal on :math:`\\mathbb{R}^d \\rtimes H`: ``(B, C, N, *spatial)``, its values at
+    ``N`` samples of :math:`H` — every element in ``H.grid()`` order for a finite :math:`H`
+    (``samples=None``), or the samples of a quadrature (docs/continuous.md).
 
     Args:
-        stabiliser: the finite group :math:`H`.
+        stabiliser: :math:`H`.
         dims: spatial dimensions d.
         channels: ``C`` (``None``: any).
+        samples: the samples: an object with an ``elements`` tensor ``(N, *element_shape)``
+            (a :class:`gattn.nn.HSamples`, read at every use, so Monte-Carlo redraws are seen),
+            or such a tensor; ``None`` for all of a finite :math:`H`.
     """
 
     stabiliser: Group
     dims: int = 2
     channels: int | None = None
+    samples: object = None
 
     def __post_init__(self) -> None:
         _check_dims(self.dims)
-        finite_tables(self.stabiliser)  # refuses infinite groups with a clear message
+        if self.samples is None:
+            finite_tables(self.stabiliser)  # refuses infinite groups with a clear message
+        elif not isinstance(self.samples, Tensor) and not isinstance(
+            getattr(self.samples, "elements", None), Tensor
+        ):
+            raise TypeError(
+                "samples must be a tensor of H elements or an object with an `elements` tensor "
+                f"(gattn.nn.HSamples), got {type(self.samples).__name__}"
+            )
+
+    @property
+    def elements(self) -> Tensor:
+        """The ``N`` samples of :math:`H` the group axis holds."""
+        if self.samples is None:
+            return finite_tables(self.stabiliser).elements
+        return self.samples if isinstance(self.samples, Tensor) else self.samples.elements
 
     @property
     def order(self) -> int:
-        """:math:`|H|`."""
-        return finite_tables(self.stabiliser).order
+        """``N`` (:math:`|H|` for all of a finite :math:`H`)."""
+        if self.samples is None:
+            return finite_tables(self.stabiliser).order
+        return int(self.elements.shape[0])
 
     def check(self, x: Tensor, name: str = "x") -> None:
         self._require_tensor(x, name)
         if x.dim() != self.dims + 3 or x.shape[2] != self.order:
+            what = "|H|" if self.samples is None else "N (H samples)"
             raise ValueError(
-                f"{name} must be a group signal (B, C, |H|={self.order}, "
+                f"{name} must be a group signal (B, C, {what}={self.order}, "
                 f"{_spatial_names(self.dims)}) over {self.stabiliser.name}, got shape {_shape(x)}"
             )
         if self.channels is not None and x.shape[1] != self.channels:
             raise ValueError(f"{name} has {x.shape[1]} channels, expected {self.channels}")
 
     def act(self, group: Group, g: Tensor, x: Tensor, mode: str = "auto") -> Tensor:
+        r""":math:`[L_g f](y, h_j) = f(A(h)^{-1}(y - t), h^{-1} h_j)`; for samples of a
+        continuous :math:`H` only when :math:`h` maps the samples onto themselves.
+
+        Raises:
+            ValueError: :math:`h^{-1} h_j` is not a sample for some ``j`` (then :math:`L_g f`
+                is not defined on the samples; ``gattn.testing.equivariance_error`` compares
+                with the samples translated instead, docs/continuous.md).
+        """
         self.check(x)
-        return transform_signal(group, g, x, mode)
+        if self.samples is None:
+            return transform_signal(group, g, x, mode)
+        h = group.split(g)[1] if isinstance(group, SemidirectProduct) else g
+        src = sample_permutation(group, self.elements, h)
+        if src is None:
+            raise ValueError(
+                f"the element does not map the {self.order} samples of {self.stabiliser.name} "
+                "onto themselves, so it cannot act on this group signal; measure equivariance "
+                "with translated samples (gattn.testing.equivariance_error, docs/continuous.md)"
+            )
+        b, c, n = x.shape[:3]
+        spatial = transform_image(group, g, x.reshape(b, c * n, *x.shape[3:]), mode)
+        spatial = spatial.reshape(b, c, n, *spatial.shape[2:])
+        return spatial.index_select(2, src.to(x.device))
 
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, GroupSignal)
             and other.stabiliser is self.stabiliser
             and (other.dims, other.channels) == (self.dims, self.channels)
+            and other.samples is self.samples
         )
 
     def __hash__(self) -> int:
-        return hash((id(self.stabiliser), self.dims, self.channels))
+        return hash((id(self.stabiliser), self.dims, self.channels, id(self.samples)))
 
     def __str__(self) -> str:
-        return f"a group signal over {self.stabiliser.name} (d={self.dims})"
+        extra = "" if self.samples is None else f", {self.order} samples"
+        return f"a group signal over {self.stabiliser.name} (d={self.dims}{extra})"
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..groups import SemidirectProduct
 from ..groups.validation import check_int
-from ..nn import GroupBatchNorm, SpatialPool
+from ..nn import FieldConfig, GroupBatchNorm, HSamples, SpatialPool, resample
 from .layers import ConvFactory
 
 __all__ = ["RotMNISTCNN"]
@@ -49,6 +49,11 @@ class RotMNISTCNN(nn.Module):
         lifting_attention_dilation: dilation of the lifting layer's input-level spatial
             attention kernel; ``None`` (default): 4 for ``attention="input"`` (the official
             αF-P4CNN), 1 otherwise.
+        samples: number of :math:`H` samples (a continuous :math:`H` such as ``SE2()``, or
+            field kernels on a finite one); shared by every layer (docs/continuous.md).
+        kernel: ``"auto"``, ``"pixel"`` or ``"field"`` (:data:`gattn.nn.KERNEL_KINDS`).
+        field: options of the field kernels (:class:`~gattn.nn.FieldConfig`).
+        monte_carlo: redraw the samples at every training forward (eval: the grid).
 
     Shapes:
         ``x: (B, in_channels, 28, 28) -> logits (B, num_classes)``.
@@ -65,6 +70,10 @@ class RotMNISTCNN(nn.Module):
         reduction: int = 2,
         residual: bool = True,
         lifting_attention_dilation: int | None = None,
+        samples: int | None = None,
+        kernel: str = "auto",
+        field: FieldConfig | None = None,
+        monte_carlo: bool = False,
     ) -> None:
         super().__init__()
         for name, v in (("channels", channels), ("num_classes", num_classes)):
@@ -73,12 +82,20 @@ class RotMNISTCNN(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if lifting_attention_dilation is None:  # the official αF-P4CNN dilates by 4
             lifting_attention_dilation = 4 if attention == "input" else 1
+        continuous = not group.stabiliser.is_finite
+        if samples is not None or kernel == "field" or continuous:
+            self.samples = HSamples(group, n=samples, monte_carlo=monte_carlo)
+        else:
+            self.samples = None
         make = ConvFactory(
             group,
             attention,
             reduction=reduction,
             residual=residual,
             lifting_attention_dilation=lifting_attention_dilation,
+            kernel=kernel,
+            samples=self.samples,
+            field=field,
         )
         blocks: list[nn.Module] = []
         for i in range(6):
@@ -97,5 +114,7 @@ class RotMNISTCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, 28, 28) -> (B, K)``: max over :math:`H` and over the remaining space."""
+        if self.samples is not None and self.training:
+            resample(self)
         y = self.classifier(self.features(x))
         return y.amax(dim=(2, 3, 4))

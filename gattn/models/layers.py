@@ -14,7 +14,7 @@ from torch import nn
 from ..attention import ATTENTION_MODES, AttentiveGroupConv, AttentiveLiftingConv
 from ..groups import SemidirectProduct
 from ..groups.validation import check_int
-from ..nn import GroupConv, LiftingConv
+from ..nn import FieldConfig, GroupConv, HSamples, LiftingConv
 
 __all__ = ["ATTENTION_MODES", "ConvFactory"]
 
@@ -35,6 +35,10 @@ class ConvFactory:
             :math:`\alpha\tilde f` (docs/attention.md).
         lifting_attention_dilation: dilation of the lifting layer's spatial-attention kernel
             (``"input"`` mode only; the official rot-MNIST αF-P4CNN uses 4).
+        kernel: ``"auto"``, ``"pixel"`` or ``"field"`` (:data:`gattn.nn.KERNEL_KINDS`).
+        samples: the network's shared :class:`~gattn.nn.HSamples` (``None``: all of a finite
+            :math:`H`; needed for a continuous one).
+        field: options of the field kernels.
 
     Raises:
         ValueError: unknown ``attention``; bad ``lifting_attention_dilation``.
@@ -47,6 +51,9 @@ class ConvFactory:
     attention_kernel_size: int = 7
     residual: bool = True
     lifting_attention_dilation: int = 1
+    kernel: str = "auto"
+    samples: HSamples | None = None
+    field: FieldConfig | None = None
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_MODES:
@@ -62,8 +69,11 @@ class ConvFactory:
 
     @property
     def order(self) -> int:
-        """:math:`|H|`."""
-        return self.group.stabiliser.order
+        """The length of the group axis: :math:`|H|` or the number of samples."""
+        return self.samples.order if self.samples is not None else self.group.stabiliser.order
+
+    def _kernel_kw(self) -> dict:
+        return {"samples": self.samples, "kernel": self.kernel, "field": self.field}
 
     def _kw(self) -> dict:
         return {
@@ -78,7 +88,9 @@ class ConvFactory:
     ) -> nn.Module:
         """Lifting layer ``(B, cin, Y, X) -> (B, cout, |H|, Y', X')`` (stride 1)."""
         if self.attention is None:
-            return LiftingConv(self.group, cin, cout, kernel_size, padding=padding, bias=bias)
+            return LiftingConv(
+                self.group, cin, cout, kernel_size, padding=padding, bias=bias, **self._kernel_kw()
+            )
         return AttentiveLiftingConv(
             self.group,
             cin,
@@ -95,7 +107,9 @@ class ConvFactory:
     ) -> nn.Module:
         """Group layer ``(B, cin, |H|, Y, X) -> (B, cout, |H|, Y', X')`` (stride 1)."""
         if self.attention is None:
-            return GroupConv(self.group, cin, cout, kernel_size, padding=padding, bias=bias)
+            return GroupConv(
+                self.group, cin, cout, kernel_size, padding=padding, bias=bias, **self._kernel_kw()
+            )
         return AttentiveGroupConv(
             self.group, cin, cout, kernel_size, padding=padding, bias=bias, **self._kw()
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from ..groups import Rn, SemidirectProduct, p4, p4m
+from ..groups import SE2, Rn, SemidirectProduct, p4, p4m
 
 __all__ = ["ModelInfo", "available_models", "get_model", "model_info", "register_model"]
 
@@ -194,5 +194,33 @@ for _prefix in ("", "af-"):
         3,
         f"{_NAMES[_att]}p4m-ResNet44, CIFAR-10",
     )
+register_model(
+    "c8cnn",
+    _rotmnist(lambda: SE2(8), 10, None),
+    lambda: SE2(8),
+    28,
+    1,
+    "P4CNN-size network on SE(2, C8), pixel kernels rotated by interpolation, rot-MNIST",
+    symmetry=p4,
+)
+
+
+def _se2_field(**kw: Any) -> nn.Module:
+    from .cnn import RotMNISTCNN
+
+    kw.setdefault("channels", 10)
+    kw.setdefault("samples", 8)
+    return RotMNISTCNN(SE2(), kernel="field", **kw)
+
+
+register_model(
+    "se2-field-cnn",
+    _se2_field,
+    SE2,
+    28,
+    1,
+    "P4CNN-size network on continuous SE(2): neural-field kernels, 8 H samples, rot-MNIST",
+    symmetry=p4,
+)
 register_model("gsa-p4", _gsa("p4"), p4, 28, 1, "group self-attention network (p4), rot-MNIST")
 register_model("gsa-p4m", _gsa("p4m"), p4m, 28, 1, "group self-attention network (p4m), rot-MNIST")

@@ -3,10 +3,12 @@ pooling, normalisation, group self-attention. The attentive convolutions sit one
 :mod:`gattn.attention` (which builds on these layers); the fused autograd code one floor down,
 in :mod:`gattn.ops`."""
 
-from .conv import GroupConv, LiftingConv
+from .conv import KERNEL_KINDS, GroupConv, LiftingConv
+from .fields import FieldBank, FieldConfig, FieldKernel
 from .kernels import KernelTransform, kernel_sampling
 from .pooling import GlobalPool, GroupBatchNorm, GroupPool, SpatialPool
 from .positional import RelativePositionMLP
+from .samples import HSamples, as_samples, resample
 from .self_attention import GroupSelfAttention, LiftingSelfAttention
 
 __all__ = [
@@ -15,6 +17,13 @@ __all__ = [
     "RelativePositionMLP",
     "LiftingConv",
     "GroupConv",
+    "KERNEL_KINDS",
+    "FieldConfig",
+    "FieldKernel",
+    "FieldBank",
+    "HSamples",
+    "as_samples",
+    "resample",
     "KernelTransform",
     "kernel_sampling",
     "GroupPool",

@@ -28,11 +28,18 @@ from torch import Tensor, nn
 
 from .. import groups
 from ..groups import GroupSignal, Image, MatrixGroup, fibre_weights
-from ..groups.validation import check_int
+from ..groups.validation import check_choice, check_int
 from .checks import check_input, check_kernel_fits, check_matches_parameters
+from .fields import FieldBank, FieldConfig
 from .kernels import KernelTransform
+from .samples import HSamples, as_samples
 
-__all__ = ["LiftingConv", "GroupConv"]
+__all__ = ["LiftingConv", "GroupConv", "KERNEL_KINDS"]
+
+#: ``"pixel"``: ``k^d`` learned values per filter, transformed by gather / interpolation (finite
+#: :math:`H`); ``"field"``: a neural field of the relative element (any :math:`H`); ``"auto"``:
+#: pixel for a finite :math:`H` without ``samples``, field otherwise.
+KERNEL_KINDS = ("auto", "pixel", "field")
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -63,9 +70,23 @@ class _GroupConvBase(nn.Module):
         bias: bool,
         group_input: bool,
         dilation: IntOrTuple = 1,
+        samples: HSamples | int | Tensor | None = None,
+        kernel: str = "auto",
+        field: FieldConfig | None = None,
     ) -> None:
         super().__init__()
-        stab = groups.stabiliser_of(group, finite=True, dims=(1, 2, 3))
+        check_choice("kernel", kernel, KERNEL_KINDS)
+        stab = groups.stabiliser_of(group, dims=(1, 2, 3))
+        if kernel == "auto":
+            kernel = "pixel" if stab.is_finite and samples is None else "field"
+        if kernel == "pixel":
+            groups.stabiliser_of(group, finite=True)  # a clear error for a continuous H
+            if samples is not None:
+                raise ValueError(
+                    "samples= needs kernel='field': pixel kernels live on all of a finite H"
+                )
+        elif field is not None and not isinstance(field, FieldConfig):
+            raise TypeError(f"field must be a gattn.nn.FieldConfig, got {type(field).__name__}")
         d = stab.action_dim
         self.group = group
         self.stabiliser = stab
@@ -76,28 +97,41 @@ class _GroupConvBase(nn.Module):
         self.stride = _per_axis("stride", stride, 1, d)
         self.padding = _per_axis("padding", padding, 0, d)
         self.dilation = _per_axis("dilation", dilation, 1, d)
-        weights = fibre_weights(group) if group_input else None
-        self.transform = KernelTransform(stab, kernel_size, group_input, weights)
-        self.order = self.transform.order
+        self.kernel = kernel
         self._conv_fn = _CONV[d]
         dil = (self.dilation,) * d if isinstance(self.dilation, int) else self.dilation
         self._extent = tuple(di * (kernel_size - 1) + 1 for di in dil)
-        group_axis = (self.order,) if group_input else ()
-        shape = (out_channels, in_channels) + group_axis + (kernel_size,) * d
-        self.weight = nn.Parameter(torch.empty(shape))
+        if kernel == "pixel":
+            weights = fibre_weights(group) if group_input else None
+            self.transform = KernelTransform(stab, kernel_size, group_input, weights)
+            self.order = self.transform.order
+            self.samples = None
+            group_axis = (self.order,) if group_input else ()
+            shape = (out_channels, in_channels) + group_axis + (kernel_size,) * d
+            self.weight = nn.Parameter(torch.empty(shape))
+            fan_in = in_channels * (self.order if group_input else 1) * kernel_size**d
+            nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan_in))
+        else:
+            self.samples = as_samples(group, samples)
+            self.transform = FieldBank(
+                stab, self.samples, in_channels, out_channels, kernel_size, group_input, field
+            )
+            self.order = self.samples.order
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        fan_in = in_channels * (self.order if group_input else 1) * kernel_size**d
-        nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan_in))
-        self.out_layout = GroupSignal(stab, d, out_channels)
+        self.out_layout = GroupSignal(stab, d, out_channels, samples=self.samples)
 
     def filter_bank(self) -> Tensor:
-        """The expanded filters ``(C_out |H|, C_in [|H|], *k^d)`` for one ``conv{d}d``."""
-        return self.transform(self.weight)
+        """The expanded filters ``(C_out N, C_in [N], *k^d)`` for one ``conv{d}d`` (``N = |H|``
+        or the number of :math:`H` samples)."""
+        if self.kernel == "pixel":
+            return self.transform(self.weight)
+        return self.transform()
 
     def _check(self, x: Tensor) -> None:
         name = type(self).__name__
         check_input(self.in_layout, x, name)
-        check_matches_parameters(x, self.weight, name)
+        reference = self.weight if self.kernel == "pixel" else self.transform.field.out.weight
+        check_matches_parameters(x, reference, name)
         extent = self._extent[0] if len(set(self._extent)) == 1 else self._extent
         check_kernel_fits(x, extent, self.padding, name, self.dims)
 
@@ -114,7 +148,7 @@ class _GroupConvBase(nn.Module):
             f"{self.group.name}, {self.in_channels}, {self.out_channels}, "
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
             f"dilation={self.dilation}, "
-            f"exact_transform={self.transform.exact}"
+            f"kernel={self.kernel!r}, exact_transform={self.transform.exact}"
         )
 
 
@@ -158,9 +192,23 @@ class LiftingConv(_GroupConvBase):
         padding: IntOrTuple = 0,
         bias: bool = True,
         dilation: IntOrTuple = 1,
+        samples: HSamples | int | Tensor | None = None,
+        kernel: str = "auto",
+        field: FieldConfig | None = None,
     ) -> None:
         super().__init__(
-            group, in_channels, out_channels, kernel_size, stride, padding, bias, False, dilation
+            group,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            bias,
+            False,
+            dilation,
+            samples,
+            kernel,
+            field,
         )
         self.in_layout = Image(self.dims, in_channels)
 
@@ -192,11 +240,25 @@ class GroupConv(_GroupConvBase):
         padding: IntOrTuple = 0,
         bias: bool = True,
         dilation: IntOrTuple = 1,
+        samples: HSamples | int | Tensor | None = None,
+        kernel: str = "auto",
+        field: FieldConfig | None = None,
     ) -> None:
         super().__init__(
-            group, in_channels, out_channels, kernel_size, stride, padding, bias, True, dilation
+            group,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            bias,
+            True,
+            dilation,
+            samples,
+            kernel,
+            field,
         )
-        self.in_layout = GroupSignal(self.stabiliser, self.dims, in_channels)
+        self.in_layout = GroupSignal(self.stabiliser, self.dims, in_channels, samples=self.samples)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)

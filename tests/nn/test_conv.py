@@ -136,8 +136,10 @@ def test_bad_inputs() -> None:
         conv(torch.randn(1, 3, 8, 8))
     with pytest.raises(ValueError, match="kernel_size 3 is larger"):
         conv(torch.randn(1, 3, 4, 2, 2))
+    with pytest.raises(ValueError, match="continuous: give the number of H samples"):
+        LiftingConv(SE2(), 1, 1, 3)  # a continuous H needs samples (docs/continuous.md)
     with pytest.raises(ValueError, match="finite one"):
-        LiftingConv(SE2(), 1, 1, 3)
+        LiftingConv(SE2(), 1, 1, 3, kernel="pixel")  # pixel kernels need a finite H
     with pytest.raises(TypeError, match="affine group"):
         LiftingConv("p4", 1, 1, 3)
     with pytest.raises(ValueError, match="kernel_size must be an integer"):
