@@ -56,6 +56,18 @@ def group_conv(device, group="p4", batch=128, cin=10, cout=10, size=28, kernel=3
     return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
 
 
+def field_group_conv(device, samples=8, batch=128, cin=10, cout=10, size=28, kernel=3):
+    """``GroupConv`` on the continuous ``SE2()`` with a neural-field kernel (the default
+    :class:`~gattn.nn.FieldConfig`) on ``samples`` grid samples of :math:`SO(2)`; the field is
+    evaluated once per step (docs/continuous.md)."""
+    from ..groups import SE2
+    from ..nn import GroupConv
+
+    m = GroupConv(SE2(), cin, cout, kernel, bias=False, samples=samples).to(device)
+    x = torch.randn(batch, cin, m.order, size, size, device=device)
+    return _fwd_bwd(m, x), {"params": sum(p.numel() for p in m.parameters())}
+
+
 def attentive_group_conv(
     device,
     attention="full",
@@ -217,6 +229,7 @@ def model_training(device, model="p4cnn", batch=128, size=28, channels=1):
 CASES: dict[str, Callable] = {
     "conv2d": conv2d,
     "group_conv": group_conv,
+    "field_group_conv": field_group_conv,
     "attentive_group_conv": attentive_group_conv,
     "attentive_reference": attentive_reference,
     "spatial_attention_floor": spatial_attention_floor,

@@ -80,6 +80,14 @@ def default_suite(quick: bool = False) -> list[Comparison]:
     )
     rows.append(
         Comparison(
+            "field-kernel GroupConv on SE2() (8 samples) vs plain p8 GroupConv",
+            ("field_group_conv", {"samples": 8, **layer}),
+            ("group_conv", {"group": "C8", **layer}),
+            {"time": 2.0, "memory": 2.0},
+        )
+    )
+    rows.append(
+        Comparison(
             "floor: the 7x7 depthwise spatial-attention correlation alone vs plain",
             ("spatial_attention_floor", {"order": 4, **_without(layer, "cin")}),
             plain,

@@ -7,7 +7,9 @@ from .base import Group, MatrixGroup, check_element_shape
 from .catalogue import (
     E2,
     SE2,
+    SE3,
     Rn,
+    Sim2,
     catalogue,
     cube,
     cubem,
@@ -18,6 +20,7 @@ from .catalogue import (
     p1m,
     p4,
     p4m,
+    scaling,
 )
 from .continuous import O2, SO2, wrap_angle
 from .finite import CyclicGroup, DihedralGroup, FiniteGroup, TrivialGroup, rotation_matrix
@@ -31,6 +34,8 @@ from .quadrature import (
     sample_permutation,
     translate_samples,
 )
+from .rotations3d import SO3
+from .scaling import RotationScaling, ScalingGroup
 from .signals import (
     apply_group_element,
     disc_mask,
@@ -65,6 +70,9 @@ __all__ = [
     "SO2",
     "O2",
     "wrap_angle",
+    "ScalingGroup",
+    "RotationScaling",
+    "SO3",
     "SemidirectProduct",
     "stabiliser_of",
     "fibre_weights",
@@ -80,6 +88,9 @@ __all__ = [
     "dihedral",
     "octahedral",
     "line_reflection",
+    "scaling",
+    "Sim2",
+    "SE3",
     "catalogue",
     "Layout",
     "Invariant",

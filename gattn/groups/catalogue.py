@@ -1,5 +1,6 @@
 r"""The group catalogue: :math:`\mathbb{R}^n`, SE(2), E(2), p4, p4m, the cube groups on
-:math:`\mathbb{Z}^3`, the reflection group on :math:`\mathbb{Z}` and their stabilisers.
+:math:`\mathbb{Z}^3`, the reflection group on :math:`\mathbb{Z}`, the continuous groups with
+scalings (Sim(2), :math:`\mathbb{R}^d \rtimes \mathbb{R}^+`) and SE(3), and their stabilisers.
 
 ==================  =====================================================  =====
 name                group                                                  |H|
@@ -9,7 +10,15 @@ name                group                                                  |H|
 ``p4m()``           :math:`\mathbb{Z}^2 \rtimes D_4`                         8
 ``cube()``          :math:`\mathbb{Z}^3 \rtimes O`, the cube's rotations      24
 ``cubem()``         :math:`\mathbb{Z}^3 \rtimes O_h`, with reflections        48
+``SE2()``           :math:`\mathbb{R}^2 \rtimes SO(2)`                      inf
+``E2()``            :math:`\mathbb{R}^2 \rtimes O(2)`                       inf
+``scaling()``       :math:`\mathbb{R}^d \rtimes \mathbb{R}^+` (scalings)     inf
+``Sim2()``          :math:`\mathbb{R}^2 \rtimes (SO(2) \times \mathbb{R}^+)`  inf
+``SE3()``           :math:`\mathbb{R}^3 \rtimes SO(3)`                      inf
 ==================  =====================================================  =====
+
+The scaling groups are not unimodular (:math:`\det A(h) = e^{d t}`) and their stabilisers are
+truncated to ``scale_range`` (docs/groups.md, "Continuous stabilisers").
 
 Factories return cached singletons, so building a group twice is free and groups can be
 compared with ``is``.
@@ -23,6 +32,9 @@ from .affine import SemidirectProduct
 from .base import MatrixGroup
 from .continuous import O2, SO2
 from .finite import CyclicGroup, DihedralGroup, FiniteGroup, TrivialGroup
+from .rotations3d import SO3
+from .scaling import RotationScaling, ScalingGroup, check_scale_range
+from .validation import check_int
 
 __all__ = [
     "Rn",
@@ -37,6 +49,9 @@ __all__ = [
     "dihedral",
     "octahedral",
     "line_reflection",
+    "scaling",
+    "Sim2",
+    "SE3",
     "catalogue",
 ]
 
@@ -142,6 +157,52 @@ def cubem() -> SemidirectProduct:
     return SemidirectProduct(octahedral(reflections=True), lattice=True, name="Z3 x| Oh")
 
 
+@cache
+def _scaling(dims: int, scale_range: tuple[float, float]) -> SemidirectProduct:
+    return SemidirectProduct(ScalingGroup(dims, scale_range), name=f"R^{dims} x| R+")
+
+
+def scaling(dims: int = 2, scale_range: tuple[float, float] = (1.0, 2.0)) -> SemidirectProduct:
+    r""":math:`\mathbb{R}^d \rtimes \mathbb{R}^+`: translations and scalings :math:`e^t I`
+    (name ``"R^d x| R+"``), cached per ``(dims, scale_range)``.
+
+    Args:
+        dims: :math:`d \geq 1`.
+        scale_range: ``(s_min, s_max)``, ``0 < s_min < s_max``: the scales the stabiliser's
+            grid, samples and quadrature cover (a list is accepted and read as a tuple).
+
+    Raises:
+        ValueError: ``dims`` is not an integer >= 1 or ``scale_range`` is not a valid range.
+    """
+    return _scaling(check_int("dims", dims), check_scale_range(scale_range))
+
+
+@cache
+def _sim2(scale_range: tuple[float, float], scales: int) -> SemidirectProduct:
+    return SemidirectProduct(RotationScaling(scale_range, scales), name="Sim(2)")
+
+
+def Sim2(scale_range: tuple[float, float] = (1.0, 2.0), scales: int = 3) -> SemidirectProduct:
+    r""":math:`Sim(2) = \mathbb{R}^2 \rtimes (SO(2) \times \mathbb{R}^+)`: translations,
+    rotations and scalings of the plane (name ``"Sim(2)"``), cached per arguments.
+
+    Args:
+        scale_range: ``(s_min, s_max)``, ``0 < s_min < s_max``.
+        scales: the number of log-scales of the stabiliser's ``grid``.
+
+    Raises:
+        ValueError: ``scale_range`` is not a valid range or ``scales`` not an integer >= 1.
+    """
+    return _sim2(check_scale_range(scale_range), check_int("scales", scales))
+
+
+@cache
+def SE3() -> SemidirectProduct:
+    r""":math:`SE(3) = \mathbb{R}^3 \rtimes SO(3)` (name ``"SE(3)"``); rotations are unit
+    quaternions, and ``SO3().grid(n)`` contains the 24 rotations of the cube."""
+    return SemidirectProduct(SO3(), name="SE(3)")
+
+
 def catalogue() -> dict[str, MatrixGroup]:
     """Every shipped group by name (used to parametrise test suites over the catalogue)."""
     groups: dict[str, MatrixGroup] = {
@@ -159,6 +220,12 @@ def catalogue() -> dict[str, MatrixGroup]:
         "Oh": octahedral(reflections=True),
         "cube": cube(),
         "cubem": cubem(),
+        "R+": ScalingGroup(2),
+        "SO2xR+": RotationScaling(),
+        "SO3": SO3(),
+        "Sim2": Sim2(),
+        "SE3": SE3(),
+        "scaling": scaling(),
     }
     for n in (1, 2, 4, 8):
         groups[f"C{n}"] = cyclic(n)

@@ -49,6 +49,38 @@ def _check_dims(dims: object) -> None:
         raise ValueError(f"dims must be 1, 2 or 3 (spatial dimensions), got dims={dims!r}")
 
 
+def _check_samples_object(samples: object) -> None:
+    if samples is not None and not isinstance(samples, Tensor):
+        if not isinstance(getattr(samples, "elements", None), Tensor):
+            raise TypeError(
+                "samples must be a tensor of H elements or an object with an `elements` tensor "
+                f"(gattn.nn.HSamples), got {type(samples).__name__}"
+            )
+
+
+def _sample_elements(stabiliser: Group, samples: object) -> Tensor:
+    if samples is None:
+        return finite_tables(stabiliser).elements
+    return samples if isinstance(samples, Tensor) else samples.elements  # type: ignore[attr-defined]
+
+
+def _axis_source(stabiliser: Group, samples: object, group: Group, g: Tensor) -> Tensor:
+    """The permutation of a group axis under ``g`` (see ``group_axis_source``), for all of a
+    finite H or for samples that ``g`` maps onto themselves."""
+    if samples is None:
+        return group_axis_source(group, g)
+    h = group.split(g)[1] if isinstance(group, SemidirectProduct) else g
+    elements = _sample_elements(stabiliser, samples)
+    src = sample_permutation(group, elements, h)
+    if src is None:
+        raise ValueError(
+            f"the element does not map the {elements.shape[0]} samples of {stabiliser.name} "
+            "onto themselves, so it cannot act on this signal; measure equivariance with "
+            "translated samples (gattn.testing.equivariance_error, docs/continuous.md)"
+        )
+    return src
+
+
 def _shape(x: object) -> tuple:
     return tuple(getattr(x, "shape", ()))
 
@@ -142,20 +174,12 @@ class GroupSignal(Layout):
         _check_dims(self.dims)
         if self.samples is None:
             finite_tables(self.stabiliser)  # refuses infinite groups with a clear message
-        elif not isinstance(self.samples, Tensor) and not isinstance(
-            getattr(self.samples, "elements", None), Tensor
-        ):
-            raise TypeError(
-                "samples must be a tensor of H elements or an object with an `elements` tensor "
-                f"(gattn.nn.HSamples), got {type(self.samples).__name__}"
-            )
+        _check_samples_object(self.samples)
 
     @property
     def elements(self) -> Tensor:
         """The ``N`` samples of :math:`H` the group axis holds."""
-        if self.samples is None:
-            return finite_tables(self.stabiliser).elements
-        return self.samples if isinstance(self.samples, Tensor) else self.samples.elements
+        return _sample_elements(self.stabiliser, self.samples)
 
     @property
     def order(self) -> int:
@@ -187,14 +211,7 @@ class GroupSignal(Layout):
         self.check(x)
         if self.samples is None:
             return transform_signal(group, g, x, mode)
-        h = group.split(g)[1] if isinstance(group, SemidirectProduct) else g
-        src = sample_permutation(group, self.elements, h)
-        if src is None:
-            raise ValueError(
-                f"the element does not map the {self.order} samples of {self.stabiliser.name} "
-                "onto themselves, so it cannot act on this group signal; measure equivariance "
-                "with translated samples (gattn.testing.equivariance_error, docs/continuous.md)"
-            )
+        src = _axis_source(self.stabiliser, self.samples, group, g)
         b, c, n = x.shape[:3]
         spatial = transform_image(group, g, x.reshape(b, c * n, *x.shape[3:]), mode)
         spatial = spatial.reshape(b, c, n, *spatial.shape[2:])
@@ -223,22 +240,28 @@ class PairSignal(Layout):
     attention :math:`\\alpha(x, h, \\tilde h)` of docs/attention.md.
 
     Args:
-        stabiliser: the finite group :math:`H`.
+        stabiliser: :math:`H`.
         dims: spatial dimensions d.
         lifting: the input is a spatial signal (``|H_in| = 1``, axis 4 not permuted).
+        samples: the samples of :math:`H` on both group axes (as :class:`GroupSignal`);
+            ``None``: all of a finite :math:`H`.
     """
 
     stabiliser: Group
     dims: int = 2
     lifting: bool = False
+    samples: object = None
 
     def __post_init__(self) -> None:
         _check_dims(self.dims)
-        finite_tables(self.stabiliser)
+        if self.samples is None:
+            finite_tables(self.stabiliser)
+        _check_samples_object(self.samples)
 
     @property
     def order(self) -> int:
-        return finite_tables(self.stabiliser).order
+        """``N``: :math:`|H|` or the number of samples."""
+        return int(_sample_elements(self.stabiliser, self.samples).shape[0])
 
     def check(self, x: Tensor, name: str = "x") -> None:
         self._require_tensor(x, name)
@@ -252,17 +275,13 @@ class PairSignal(Layout):
 
     def act(self, group: Group, g: Tensor, x: Tensor, mode: str = "auto") -> Tensor:
         self.check(x)
-        d = self.dims
         b, c, n, ci, ni = x.shape[:5]
         spatial = x.shape[5:]
-        perm = (0, 1, 3, 4, 2) + tuple(range(5, 5 + d))
-        flat = x.permute(perm).reshape(b * c * ci * ni, 1, n, *spatial)
-        out = transform_signal(group, g, flat, mode)
-        out = out.reshape(b, c, ci, ni, n, *spatial).permute(
-            (0, 1, 4, 2, 3) + tuple(range(5, 5 + d))
-        )
+        src = _axis_source(self.stabiliser, self.samples, group, g).to(x.device)
+        out = transform_image(group, g, x.reshape(b, c * n * ci * ni, *spatial), mode)
+        out = out.reshape(b, c, n, ci, ni, *out.shape[2:]).index_select(2, src)
         if not self.lifting:
-            out = out.index_select(4, group_axis_source(group, g).to(x.device))
+            out = out.index_select(4, src)
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -270,10 +289,11 @@ class PairSignal(Layout):
             isinstance(other, PairSignal)
             and other.stabiliser is self.stabiliser
             and (other.dims, other.lifting) == (self.dims, self.lifting)
+            and other.samples is self.samples
         )
 
     def __hash__(self) -> int:
-        return hash((id(self.stabiliser), self.dims, self.lifting))
+        return hash((id(self.stabiliser), self.dims, self.lifting, id(self.samples)))
 
     def __str__(self) -> str:
         kind = "lifting " if self.lifting else ""

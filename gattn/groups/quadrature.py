@@ -94,6 +94,18 @@ def _weights(stab: Group, samples: Tensor) -> Tensor:
     return check_quadrature_weights(mu, samples.shape[0], f"{stab.name}.haar_weights / |det A|")
 
 
+def _grid_float64(stab: Group, n: int) -> Tensor:
+    """``stab.grid(n)`` computed in float64: grids are built in the default dtype, and float32
+    samples (e.g. multiples of pi/4 to 3e-8) are not mapped onto themselves by the exact
+    rotations, so no element could be tested exactly (docs/continuous.md)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return stab.grid(n)
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def haar_quadrature(
     group: Group,
     n: int | None = None,
@@ -145,7 +157,7 @@ def haar_quadrature(
         )
     check_int("n", n, 1)
     if kind == "grid":
-        s = stab.grid(n)
+        s = _grid_float64(stab, n)
     else:
         s = stab.sample(n, generator=generator, dtype=torch.float64)
     s = check_samples(stab, torch.as_tensor(s).to(torch.float64), f"{stab.name}.{kind}({n})")

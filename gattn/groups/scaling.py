@@ -1,4 +1,5 @@
-r"""Non-compact stabilisers with scalings: :math:`\mathbb{R}^+` and :math:`SO(2) \times \mathbb{R}^+`.
+r"""Non-compact stabilisers with scalings: :math:`\mathbb{R}^+` and
+:math:`SO(2) \times \mathbb{R}^+`.
 
 ``ScalingGroup`` elements are log-scales ``t`` (tensors ``(*batch,)``), acting on
 :math:`\mathbb{R}^d` by :math:`A(t) = e^t I`. ``RotationScaling`` elements are ``(*batch, 2)``
@@ -65,7 +66,9 @@ def check_scale_range(scale_range: object) -> tuple[float, float]:
 
 def _check_finite(group: MatrixGroup, g: Tensor, name: str) -> None:
     if g.numel() and not bool(torch.isfinite(g).all()):
-        raise ValueError(f"{name} holds non-finite values (nan or inf); not elements of {group.name}")
+        raise ValueError(
+            f"{name} holds non-finite values (nan or inf); not elements of {group.name}"
+        )
 
 
 def _midpoints(lo: float, hi: float, n: int) -> Tensor:
@@ -134,6 +137,10 @@ class ScalingGroup(MatrixGroup):
         eye = torch.eye(self.dims, dtype=g.dtype, device=g.device)
         return torch.exp(g)[..., None, None] * eye
 
+    def det(self, g: Tensor) -> Tensor:
+        """:math:`\\det A(t) = e^{d t}` in float64: ``(*batch,)``."""
+        return torch.exp(self.dims * g.to(torch.float64))
+
     def grid(self, n: int | None = None) -> Tensor:
         """``n`` log-scales by the midpoint rule over ``[log s_min, log s_max]``: ``(n,)``.
 
@@ -155,7 +162,7 @@ class ScalingGroup(MatrixGroup):
         ``(log s_max - log s_min) / N`` per point (not normalised: :math:`\mathbb{R}^+` is not
         compact). ``(N,)``, float64."""
         lo, hi = self.log_range
-        n = grid.shape[0] if grid.dim() else 1
+        n = grid.shape[0]
         return torch.full((n,), (hi - lo) / max(n, 1), dtype=torch.float64)
 
     def log(self, g: Tensor) -> Tensor:
@@ -232,6 +239,10 @@ class RotationScaling(MatrixGroup):
         g = g.to(dtype or g.dtype)
         rot = SO2().matrix(g[..., 0])
         return torch.exp(g[..., 1])[..., None, None] * rot
+
+    def det(self, g: Tensor) -> Tensor:
+        """:math:`\\det A = e^{2 t}` in float64: ``(*batch,)``."""
+        return torch.exp(2 * g[..., 1].to(torch.float64))
 
     def grid(self, n: int | None = None, scales: int | None = None) -> Tensor:
         """``n // scales`` uniform rotations times ``scales`` midpoint log-scales, scale-major

@@ -21,7 +21,6 @@ from ..groups import (
     GroupSignal,
     Image,
     Layout,
-    finite_tables,
     stabiliser_of,
     transform_image,
     transform_signal,
@@ -118,6 +117,8 @@ class ImageOrSignal(Layout):
         stabiliser: :math:`H`, to check the group axis length (``None``: any).
         channels: ``C`` (``None``: any).
         images, signals: which of the two are accepted.
+        samples: the :math:`H` samples of the group axis (``None``: all of a finite
+            :math:`H`), as in :class:`~gattn.groups.GroupSignal`.
     """
 
     dims: int | None = 2
@@ -125,6 +126,7 @@ class ImageOrSignal(Layout):
     channels: int | None = None
     images: bool = True
     signals: bool = True
+    samples: object = None
 
     def __post_init__(self) -> None:
         if self.dims is not None and (self.dims not in (1, 2, 3) or isinstance(self.dims, bool)):
@@ -132,7 +134,10 @@ class ImageOrSignal(Layout):
         if not (self.images or self.signals):
             raise ValueError("ImageOrSignal must accept images, group signals or both")
         if self.stabiliser is not None:
-            finite_tables(self.stabiliser)  # a finite group, with a clear message otherwise
+            self._group_signal()  # a finite group or samples, with a clear message otherwise
+
+    def _group_signal(self) -> GroupSignal:
+        return GroupSignal(self.stabiliser, self.dims or 2, samples=self.samples)
 
     def _ranks(self) -> tuple[int, ...]:
         dims = (1, 2, 3) if self.dims is None else (self.dims,)
@@ -147,7 +152,7 @@ class ImageOrSignal(Layout):
         if self.images:
             kinds.append(f"{_BATCH[self.dims]} (B, C, {axes})")
         if self.signals:
-            h = "|H|" if self.stabiliser is None else f"|H|={finite_tables(self.stabiliser).order}"
+            h = "|H|" if self.stabiliser is None else f"|H|={self._group_signal().order}"
             kinds.append(f"a group signal (B, C, {h}, {axes})")
         return " or ".join(kinds)
 
@@ -169,7 +174,7 @@ class ImageOrSignal(Layout):
                 f"expected {self.channels}"
             )
         if self.stabiliser is not None and self.dims is not None and rank == self.dims + 3:
-            order = finite_tables(self.stabiliser).order
+            order = self._group_signal().order
             if x.shape[2] != order:
                 raise ValueError(
                     f"{name} has group axis length {x.shape[2]} (shape {tuple(x.shape)}), "
@@ -180,6 +185,8 @@ class ImageOrSignal(Layout):
         self.check(x)
         d = self.dims if self.dims is not None else stabiliser_of(group).action_dim
         if x.dim() == d + 3:
+            if self.samples is not None:
+                return GroupSignal(self.stabiliser, d, samples=self.samples).act(group, g, x, mode)
             return transform_signal(group, g, x, mode)
         return transform_image(group, g, x, mode)
 

@@ -117,8 +117,9 @@ class FieldKernel(nn.Module):
 
 
 def _window(radius_px: Tensor, r: float) -> Tensor:
-    """1 inside radius ``r - 1/2``, a cosine taper to 0 at ``r + 1/2`` (pixels)."""
-    t = (radius_px - (r - 0.5)).clamp(0.0, 1.0)
+    """1 inside radius ``r``, a cosine taper to 0 at ``r + 1/2`` (pixels): the disc inscribed
+    in the ``k^d`` pixel cells, the largest support every rotation maps onto itself."""
+    t = ((radius_px - r) / 0.5).clamp(0.0, 1.0)
     return 0.5 * (1.0 + torch.cos(math.pi * t))
 
 

@@ -43,16 +43,18 @@ def _mode(name: str, mode: object) -> str:
 
 
 def _geometry(
-    group: MatrixGroup | None, dims: int | None, default: int | None = 2
+    group: MatrixGroup | None, dims: int | None, default: int | None = 2, samples: object = None
 ) -> tuple[int | None, MatrixGroup | None]:
-    """``(d, H)`` from ``group`` (``H`` finite) or from ``dims`` alone (``H`` unknown; ``d`` is
-    ``default`` when ``dims`` is not given either)."""
+    """``(d, H)`` from ``group`` (``H`` finite, or continuous with ``samples``) or from ``dims``
+    alone (``H`` unknown; ``d`` is ``default`` when ``dims`` is not given either)."""
+    if samples is not None and group is None:
+        raise ValueError("samples= needs group= (the group whose H the samples are of)")
     if group is None:
         d = default if dims is None else dims
         if d is not None and (d not in (1, 2, 3) or isinstance(d, bool)):
             raise ValueError(f"dims must be 1, 2 or 3 (spatial dimensions), got dims={dims!r}")
         return d, None
-    stab = groups.stabiliser_of(group, finite=True, dims=(1, 2, 3))
+    stab = groups.stabiliser_of(group, finite=samples is None, dims=(1, 2, 3))
     if dims is not None and dims != stab.action_dim:
         raise ValueError(
             f"dims={dims!r} contradicts group {group.name}, which acts on R^{stab.action_dim}"
@@ -60,10 +62,12 @@ def _geometry(
     return stab.action_dim, stab
 
 
-def _signal_layout(d: int, stab: MatrixGroup | None, channels: int | None = None) -> Layout:
+def _signal_layout(
+    d: int, stab: MatrixGroup | None, channels: int | None = None, samples: object = None
+) -> Layout:
     if stab is None:
         return ImageOrSignal(d, None, channels, images=False)
-    return GroupSignal(stab, d, channels)
+    return GroupSignal(stab, d, channels, samples=samples)
 
 
 class GroupPool(nn.Module):
@@ -73,6 +77,9 @@ class GroupPool(nn.Module):
         mode: ``"max"`` or ``"mean"``.
         group: the affine group (gives ``d`` and :math:`H`; optional).
         dims: spatial dimensions ``d`` when ``group`` is not given (default 2).
+        samples: the :math:`H` samples of the group axis (a shared
+            :class:`~gattn.nn.HSamples`) when ``group`` has a continuous :math:`H`; ``"mean"``
+            is then the plain mean over the samples (the Haar mean for uniform samples).
 
     Attributes:
         in_layout: ``GroupSignal(H, d)``. out_layout: ``Image(d)``.
@@ -82,12 +89,17 @@ class GroupPool(nn.Module):
     """
 
     def __init__(
-        self, mode: str = "max", *, group: MatrixGroup | None = None, dims: int | None = None
+        self,
+        mode: str = "max",
+        *,
+        group: MatrixGroup | None = None,
+        dims: int | None = None,
+        samples: object = None,
     ) -> None:
         super().__init__()
         self.mode = _mode("mode", mode)
-        self.dims, stab = _geometry(group, dims)
-        self.in_layout = _signal_layout(self.dims, stab)
+        self.dims, stab = _geometry(group, dims, samples=samples)
+        self.in_layout = _signal_layout(self.dims, stab, samples=samples)
         self.out_layout = Image(self.dims)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -108,6 +120,8 @@ class SpatialPool(nn.Module):
         mode: ``"max"`` or ``"mean"``.
         group: the affine group (gives ``d`` and :math:`H`; optional).
         dims: spatial dimensions ``d`` when ``group`` is not given (default 2).
+        samples: the :math:`H` samples (:class:`~gattn.nn.HSamples`) for a continuous
+            :math:`H`.
 
     Attributes:
         in_layout, out_layout: the same :class:`~gattn.nn.checks.ImageOrSignal` (the input's
@@ -126,14 +140,15 @@ class SpatialPool(nn.Module):
         *,
         group: MatrixGroup | None = None,
         dims: int | None = None,
+        samples: object = None,
     ) -> None:
         super().__init__()
         self.mode = _mode("mode", mode)
-        self.dims, stab = _geometry(group, dims)
+        self.dims, stab = _geometry(group, dims, samples=samples)
         self.kernel_size = _sizes("kernel_size", kernel_size, 1, self.dims)
         self.stride = self.kernel_size if stride is None else _sizes("stride", stride, 1, self.dims)
         self.padding = _sizes("padding", padding, 0, self.dims)
-        self.in_layout = self.out_layout = ImageOrSignal(self.dims, stab)
+        self.in_layout = self.out_layout = ImageOrSignal(self.dims, stab, samples=samples)
         self._pool = (_MAX_POOL if self.mode == "max" else _MEAN_POOL)[self.dims]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -170,6 +185,8 @@ class GlobalPool(nn.Module):
             is accepted: with equal modes every axis after ``C`` is reduced (the same for every
             reading of the input); with different modes ranks 4 and 5 are read as 2-D (images,
             group signals), rank 3 as a 1-D signal and rank 6 as a 3-D group signal.
+        samples: the :math:`H` samples (:class:`~gattn.nn.HSamples`) for a continuous
+            :math:`H`.
 
     Attributes:
         in_layout: an image or a group signal (:class:`~gattn.nn.checks.ImageOrSignal`).
@@ -183,12 +200,13 @@ class GlobalPool(nn.Module):
         *,
         group: MatrixGroup | None = None,
         dims: int | None = None,
+        samples: object = None,
     ) -> None:
         super().__init__()
         self.group_mode = _mode("group_mode", group_mode)
         self.spatial_mode = _mode("spatial_mode", spatial_mode)
-        self.dims, stab = _geometry(group, dims, default=None)
-        self.in_layout = ImageOrSignal(self.dims, stab)
+        self.dims, stab = _geometry(group, dims, default=None, samples=samples)
+        self.in_layout = ImageOrSignal(self.dims, stab, samples=samples)
         self.out_layout = Invariant()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -217,6 +235,8 @@ class GroupBatchNorm(nn.BatchNorm3d):
         group: the affine group (gives ``d`` and :math:`H`, whose order is then checked).
         dims: spatial dimensions ``d`` when ``group`` is not given; without either, any ``d``
             (the statistics are over every axis but ``C`` whatever the reading).
+        samples: the :math:`H` samples (:class:`~gattn.nn.HSamples`) for a continuous
+            :math:`H`.
 
     Attributes:
         in_layout, out_layout: the same :class:`~gattn.nn.checks.ImageOrSignal` with ``C``
@@ -235,11 +255,14 @@ class GroupBatchNorm(nn.BatchNorm3d):
         *,
         group: MatrixGroup | None = None,
         dims: int | None = None,
+        samples: object = None,
     ) -> None:
         check_int("num_features", num_features, 1)
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
-        self.dims, stab = _geometry(group, dims, default=None)
-        self.in_layout = self.out_layout = ImageOrSignal(self.dims, stab, num_features)
+        self.dims, stab = _geometry(group, dims, default=None, samples=samples)
+        self.in_layout = self.out_layout = ImageOrSignal(
+            self.dims, stab, num_features, samples=samples
+        )
 
     def _check_input_dim(self, input: Tensor) -> None:
         """Shapes are checked against ``in_layout`` in :meth:`forward` (any ``d``)."""

@@ -145,4 +145,3 @@ def resample(model: nn.Module) -> None:
         if isinstance(m, HSamples) and id(m) not in seen:
             seen.add(id(m))
             m.resample()
-
