@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import torch
+from torch import Tensor
+
 from ..groups import GroupSignal, Image, PairSignal, finite_tables, stabiliser_of
+from ..nn.fields import FieldConfig
+from ..nn.samples import HSamples, as_samples
 
 __all__ = [
     "POOLINGS",
     "check_pooling",
     "finite_stabiliser",
+    "operator_stabiliser",
+    "check_field",
+    "relative_features",
+    "haar_measure",
     "planar_stabiliser",
     "signal_layout",
     "pair_layout",
@@ -25,6 +34,74 @@ def finite_stabiliser(group):
     """
     stab = stabiliser_of(group, finite=True, dims=(1, 2, 3))
     return stab, finite_tables(stab).order, stab.action_dim
+
+
+def operator_stabiliser(group, samples, what: str):
+    r"""``(H, N, d, samples)`` of an attention operator's group: all of a finite :math:`H`
+    (``samples=None``, ``N = |H|``, today's index tables) or the ``N`` samples of any
+    :math:`H` (continuous or finite; docs/continuous.md), :math:`d \in \{1, 2, 3\}`.
+
+    Args:
+        group: :math:`\mathbb{R}^d \rtimes H` (or :math:`H` alone).
+        samples: ``None``, or what :func:`gattn.nn.as_samples` takes: a shared
+            :class:`~gattn.nn.HSamples` (the layer's), a number of samples or a tensor of
+            elements.
+        what: the operator's name, for the messages.
+
+    Returns:
+        ``(H, N, d, samples)`` with ``samples`` an :class:`~gattn.nn.HSamples` or ``None``.
+
+    Raises:
+        TypeError: ``group`` is not an affine / matrix group, or ``samples`` of a wrong type.
+        ValueError: a continuous :math:`H` without ``samples``; samples of another group;
+            :math:`d \notin \{1, 2, 3\}`.
+    """
+    stab = stabiliser_of(group, dims=(1, 2, 3))
+    if samples is None:
+        if not stab.is_finite:
+            raise ValueError(
+                f"{what}: {group.name} has the continuous stabiliser {stab.name}; give the H "
+                f"samples the group axis lives on (samples= an HSamples, a number of samples "
+                f"or a tensor of elements; the attentive layers pass their convolution's)"
+            )
+        stab, order, d = finite_stabiliser(group)
+        return stab, order, d, None
+    samples = as_samples(group, samples)
+    return stab, samples.order, stab.action_dim, samples
+
+
+def check_field(field) -> FieldConfig:
+    """``field`` or the default :class:`~gattn.nn.FieldConfig` (``None``).
+
+    Raises:
+        TypeError: neither a :class:`~gattn.nn.FieldConfig` nor ``None``.
+    """
+    if field is None:
+        return FieldConfig()
+    if not isinstance(field, FieldConfig):
+        raise TypeError(f"field must be a gattn.nn.FieldConfig or None, got {type(field).__name__}")
+    return field
+
+
+def relative_features(samples: HSamples) -> Tensor:
+    r"""``(N, N, F)`` float64: :math:`\mathrm{features}(h_i^{-1} h_j)` of the samples (the
+    input of the fields that replace a finite :math:`H`'s relative index table)."""
+    stab, h = samples.stabiliser, samples.elements
+    n = h.shape[0]
+    rel = stab.product(
+        stab.inverse(h)[:, None].expand(n, n, *h.shape[1:]),
+        h[None, :].expand(n, n, *h.shape[1:]),
+    )
+    return stab.features(rel).reshape(n, n, -1).to(torch.float64)
+
+
+def haar_measure(samples: HSamples) -> Tensor:
+    r"""``(N,)`` float64: :math:`\mu_j`, the Haar weights of :math:`H` itself at the samples
+    (``samples.weights`` times :math:`|\det A(h_j)|`): the measure of a convolution over
+    :math:`H` alone (docs/continuous.md)."""
+    stab, h = samples.stabiliser, samples.elements
+    det = torch.linalg.det(stab.matrix(h, dtype=torch.float64)).abs()
+    return samples.weights.to(torch.float64) * det
 
 
 def planar_stabiliser(group, what: str):
@@ -54,14 +131,15 @@ def spatial_axes(dims: int) -> tuple[int, ...]:
     return tuple(range(-dims, 0))
 
 
-def signal_layout(stab, dims: int, channels: int | None, lifting: bool):
-    """``Image(dims, channels)`` for a spatial signal, else ``GroupSignal(H, dims, channels)``."""
-    return Image(dims, channels) if lifting else GroupSignal(stab, dims, channels)
+def signal_layout(stab, dims: int, channels: int | None, lifting: bool, samples=None):
+    """``Image(dims, channels)`` for a spatial signal, else ``GroupSignal(H, dims, channels,
+    samples=samples)``."""
+    return Image(dims, channels) if lifting else GroupSignal(stab, dims, channels, samples=samples)
 
 
-def pair_layout(stab, dims: int, lifting: bool) -> PairSignal:
-    """``PairSignal(H, dims, lifting)``: what a pair operator reads."""
-    return PairSignal(stab, dims, lifting)
+def pair_layout(stab, dims: int, lifting: bool, samples=None) -> PairSignal:
+    """``PairSignal(H, dims, lifting, samples=samples)``: what a pair operator reads."""
+    return PairSignal(stab, dims, lifting, samples=samples)
 
 
 #: the spatial statistics a channel attention pools (one vocabulary with gattn.nn's pooling)

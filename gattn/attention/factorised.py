@@ -113,10 +113,12 @@ class FactorisedAttention(PairAttention):
         if len(layouts) == 2 and (
             (layouts[0].dims, layouts[0].lifting, layouts[0].order)
             != (layouts[1].dims, layouts[1].lifting, layouts[1].order)
+            or layouts[0].samples is not layouts[1].samples
         ):
             raise ValueError(
                 f"FactorisedAttention: the channel and spatial factors read different layouts "
-                f"({layouts[0]} and {layouts[1]}); build both for the same group and layer"
+                f"({layouts[0]} and {layouts[1]}); build both for the same group and layer "
+                "(with the same HSamples object when H is sampled)"
             )
         self.in_layout = layouts[0]
         self.dims = layouts[0].dims

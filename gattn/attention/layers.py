@@ -53,6 +53,8 @@ from ..groups import MatrixGroup
 from ..groups.validation import check_int
 from ..nn.checks import check_input, check_kernel_fits, check_matches_parameters
 from ..nn.conv import GroupConv, LiftingConv
+from ..nn.fields import FieldConfig
+from ..nn.samples import HSamples
 from .base import AttentionOperator, LayerConvolution
 from .build import build_attention
 
@@ -76,12 +78,29 @@ class _AttentiveBase(nn.Module):
         attention_kernel_size: int = 7,
         residual: bool | None = None,
         attention_dilation: int = 1,
+        samples: HSamples | int | Tensor | None = None,
+        kernel: str = "auto",
+        field: FieldConfig | None = None,
     ) -> None:
         super().__init__()
         check_int("stride", stride)
         check_int("padding", padding, 0)
         conv_cls = LiftingConv if self.lifting else GroupConv
-        self.conv = conv_cls(group, in_channels, out_channels, kernel_size, stride, padding, bias)
+        self.conv = conv_cls(
+            group,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            bias,
+            samples=samples,
+            kernel=kernel,
+            field=field,
+        )
+        #: the conv's :class:`~gattn.nn.HSamples` (``None``: all of a finite H, pixel kernels)
+        self.samples = self.conv.samples
+        self.kernel = self.conv.kernel
         self.group = group
         self.dims = self.conv.dims
         self.in_layout, self.out_layout = self.conv.in_layout, self.conv.out_layout
@@ -112,6 +131,7 @@ class _AttentiveBase(nn.Module):
             reduction,
             attention_kernel_size,
             attention_dilation,
+            field,
         )
 
     def filter_bank(self) -> Tensor:
@@ -121,7 +141,10 @@ class _AttentiveBase(nn.Module):
     def _check(self, x: Tensor) -> None:
         name = type(self).__name__
         check_input(self.in_layout, x, name)
-        check_matches_parameters(x, self.conv.weight, name)
+        reference = (
+            self.conv.weight if self.kernel == "pixel" else self.conv.transform.field.out.weight
+        )
+        check_matches_parameters(x, reference, name)
         check_kernel_fits(x, self.kernel_size, self.padding, name, self.dims)
 
     def layer_convolution(self) -> LayerConvolution:
@@ -148,7 +171,8 @@ class _AttentiveBase(nn.Module):
         dil = (
             f", attention_dilation={self.attention_dilation}" if self.attention_dilation > 1 else ""
         )
-        return f"attention={self.attention_mode!r}, residual={self.residual}{dil}"
+        kernel = "" if self.kernel == "pixel" else f", kernel={self.kernel!r}"
+        return f"attention={self.attention_mode!r}, residual={self.residual}{dil}{kernel}"
 
 
 class AttentiveLiftingConv(_AttentiveBase):
@@ -161,8 +185,9 @@ class AttentiveLiftingConv(_AttentiveBase):
     ``C_in |H_in|`` times a group convolution's output; docs/attention.md).
 
     Args:
-        group: :math:`\mathbb{R}^d \rtimes H`, finite :math:`H` (``p4()``, ``p4m()``,
-            ``p1m()``, ``cube()``, ...).
+        group: :math:`\mathbb{R}^d \rtimes H`: a finite :math:`H` (``p4()``, ``p4m()``,
+            ``p1m()``, ``cube()``, ...) or, with ``samples``, a continuous one (``SE2()``,
+            ``E2()``, ...).
         in_channels, out_channels, kernel_size, stride, padding, bias: as
             :class:`~gattn.nn.LiftingConv`.
         attention: ``"full"``, ``"input"``, ``"channel"``, ``"spatial"``, ``"codomain"``,
@@ -176,15 +201,29 @@ class AttentiveLiftingConv(_AttentiveBase):
         attention_dilation: dilation of the spatial-attention kernel, ``"input"`` and
             ``"codomain"`` modes only (padding ``dilation * (attention_kernel_size // 2)``
             keeps the size; the official rot-MNIST αF-P4CNN uses 4 in its lifting layer).
+        samples: the :math:`H` samples of the group axis, as :class:`~gattn.nn.LiftingConv`
+            (an :class:`~gattn.nn.HSamples` shared by the network's layers, a number of
+            samples or a tensor of elements; required for a continuous :math:`H` such as
+            ``SE2()``, ``E2()``; ``None``: all of a finite :math:`H`).
+        kernel: ``"auto"`` (pixel for a finite :math:`H` without ``samples``, else field),
+            ``"pixel"`` or ``"field"``. With a field kernel every attention operator lives on
+            the samples: the spatial-attention kernel :math:`\psi_X` is a neural field too and
+            the weights indexed by :math:`h^{-1}\tilde h` are fields of
+            :math:`\mathrm{features}(h^{-1}\tilde h)` (docs/continuous.md).
+        field: the :class:`~gattn.nn.FieldConfig` of the convolution's and the operators'
+            fields.
 
     Attributes:
-        in_layout: ``Image(d, C_in)``. out_layout: ``GroupSignal(H, d, C_out)``.
+        in_layout: ``Image(d, C_in)``. out_layout: ``GroupSignal(H, d, C_out, samples=)``.
+        samples: the convolution's :class:`~gattn.nn.HSamples` (``None`` for pixel kernels).
 
     Raises:
         ValueError: bad sizes (``stride`` and ``padding`` are one integer for every axis),
             unknown ``attention``, ``attention_dilation != 1`` with a mode other than
-            ``"input"`` / ``"codomain"``, an operator instance built for another ``d``.
-        TypeError: ``residual`` neither a bool nor ``None``.
+            ``"input"`` / ``"codomain"``, an operator instance built for another ``d`` or on
+            other samples; a continuous :math:`H` without ``samples``; samples of another
+            group; ``kernel="pixel"`` with ``samples`` or a continuous :math:`H`.
+        TypeError: ``residual`` neither a bool nor ``None``; ``field`` not a FieldConfig.
 
     Shapes:
         ``x: (B, C_in, *spatial) -> (B, C_out, |H|, *spatial')``.

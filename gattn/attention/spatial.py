@@ -32,6 +32,13 @@ invariant under :math:`H`, which only permutes the lifted axis, so :math:`\alpha
 like an image. The kernel may be dilated (``dilation`` :math:`d`, zero padding
 :math:`d\,(k - 1)/2` keeps the size; the official rot-MNIST αF-P4CNN uses :math:`d = 4` in its
 lifting layer, docs/attention.md).
+
+**Continuous or sampled** :math:`H` (``samples=``, docs/continuous.md): :math:`\psi_X` is a
+neural field (:class:`~gattn.nn.FieldBank`, evaluated once per forward) at
+:math:`A(h_i)^{-1} y` and :math:`h_i^{-1}\tilde h_j` of the samples, exactly (no pixel
+interpolation), with the bank's Haar factors (:math:`1/|\det A(h_i)|` for a lifting kernel,
+the weights :math:`w_j` of the input samples otherwise). An element that permutes the samples
+leaves these factors unchanged, so Theorem 1 holds for it exactly.
 """
 
 from __future__ import annotations
@@ -43,14 +50,49 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..groups.validation import check_int
+from ..nn.fields import FieldBank, FieldConfig
 from ..nn.kernels import KernelTransform
+from ..nn.samples import HSamples
 from ..ops.depthwise import depthwise_same
-from ._common import finite_stabiliser, pair_layout, signal_layout
+from ._common import check_field, operator_stabiliser, pair_layout, signal_layout
 from .base import PairAttention, SignalAttention
 
 __all__ = ["LIFTING_POOLS", "SpatialAttention", "SignalSpatialAttention", "channel_statistics"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def _kernel_bank(
+    stab,
+    samples: HSamples | None,
+    out_channels: int,
+    kernel_size: int,
+    group_input: bool,
+    field: FieldConfig | None,
+) -> tuple[nn.Module, nn.Parameter | None]:
+    r"""``(transform, weight)`` of a spatial-attention kernel :math:`\psi_X` with 2 input
+    channels (mean, max): pixel values transformed by :class:`~gattn.nn.kernels.KernelTransform`
+    (``samples=None``, a finite :math:`H`), or a :class:`~gattn.nn.FieldBank` evaluated at
+    :math:`A(h_i)^{-1} y` (and :math:`h_i^{-1}\tilde h_j`) of the samples, ``weight=None``.
+    Both give ``(C_out N, 2 [N_in], *k^d)``, input index ``j N_in + t``; initial root mean
+    square :math:`\sqrt{1 / \text{fan-in}}`."""
+    config = check_field(field)
+    if samples is None:
+        order = stab.order if group_input else 1
+        shape = (
+            (out_channels, 2)
+            + ((order,) if group_input else ())
+            + (kernel_size,) * (stab.action_dim)
+        )
+        weight = nn.Parameter(torch.empty(shape))
+        fan_in = 2 * order * kernel_size**stab.action_dim
+        nn.init.normal_(weight, std=math.sqrt(1.0 / fan_in))
+        return KernelTransform(stab, kernel_size, group_input, None), weight
+    bank = FieldBank(stab, samples, 2, out_channels, kernel_size, group_input, config)
+    with torch.no_grad():  # He's sqrt(2 / fan-in) -> the pixel kernels' sqrt(1 / fan-in)
+        bank.field.out.weight.mul_(math.sqrt(0.5))
+        bank.field.out.bias.mul_(math.sqrt(0.5))
+    return bank, None
 
 
 def channel_statistics(x: Tensor, dim: int) -> Tensor:
@@ -78,9 +120,21 @@ class SpatialAttention(PairAttention):
         kernel_size: odd size of :math:`\psi_X` (7 in the paper; ``k^d`` points, transformed
             by :math:`H` through :class:`~gattn.nn.kernels.KernelTransform`).
         lifting: the layer's input lives on :math:`\mathbb{R}^d` (``|H_in| = 1``).
+        samples: ``None`` (all of a finite :math:`H`, pixel kernels), or the layer's :math:`H`
+            samples (an :class:`~gattn.nn.HSamples`, a number or a tensor of elements; any
+            :math:`H`): :math:`\psi_X` is then a neural field
+            (:class:`~gattn.nn.FieldBank`) evaluated at :math:`A(h_i)^{-1} y` and
+            :math:`h_i^{-1}\tilde h_j` exactly (docs/continuous.md).
+        field: the field's :class:`~gattn.nn.FieldConfig` (``samples`` given only).
 
     Attributes:
-        in_layout: ``PairSignal(H, d, lifting)``.
+        in_layout: ``PairSignal(H, d, lifting, samples=samples)``.
+        weight: the pixel kernel (``None`` for a field; its parameters are in
+            ``transform.field``).
+
+    Raises:
+        ValueError: a continuous :math:`H` without ``samples``, samples of another group, an
+            even ``kernel_size``. TypeError: ``field`` not a FieldConfig.
 
     Shapes:
         :meth:`forward`: responses ``(B, C_out, |H|, C_in, |H_in|, *spatial)`` ->
@@ -88,11 +142,19 @@ class SpatialAttention(PairAttention):
     """
 
     def __init__(
-        self, group, out_channels: int, kernel_size: int = 7, lifting: bool = False
+        self,
+        group,
+        out_channels: int,
+        kernel_size: int = 7,
+        lifting: bool = False,
+        samples: HSamples | int | Tensor | None = None,
+        field: FieldConfig | None = None,
     ) -> None:
         super().__init__()
-        stab, order, self.dims = finite_stabiliser(group)
-        self.in_layout = pair_layout(stab, self.dims, lifting)
+        stab, order, self.dims, self.samples = operator_stabiliser(
+            group, samples, "SpatialAttention"
+        )
+        self.in_layout = pair_layout(stab, self.dims, lifting, self.samples)
         self.out_channels = check_int("out_channels", out_channels)
         self.kernel_size = _check_kernel(kernel_size)
         self.order = order
@@ -102,17 +164,16 @@ class SpatialAttention(PairAttention):
         #: statistics (without autograd) so that observers wrapping it (``gattn.viz``) see the
         #: maps; costs one more pass over the partial responses, off by default
         self.record_maps = False
-        self.transform = KernelTransform(stab, kernel_size, not lifting, None)
-        d = self.dims
-        shape = (out_channels, 2) + (() if lifting else (order,)) + (kernel_size,) * d
-        self.weight = nn.Parameter(torch.empty(shape))
-        fan_in = 2 * self.in_order * kernel_size**d
-        nn.init.normal_(self.weight, std=math.sqrt(1.0 / fan_in))
+        self.transform, self.weight = _kernel_bank(
+            stab, self.samples, out_channels, kernel_size, not lifting, field
+        )
 
     def rotated_kernels(self) -> Tensor:
-        r""":math:`L_h\psi_X(\cdot, h^{-1}\tilde h)`: ``(C_out, |H|, |H_in|, 2, *[k] * d)``."""
+        r""":math:`L_h\psi_X(\cdot, h^{-1}\tilde h)`: ``(C_out, |H|, |H_in|, 2, *[k] * d)``
+        (a field: evaluated once, at :math:`A(h_i)^{-1} y`, :math:`h_i^{-1}\tilde h_j`)."""
         k, n, ni, d = self.kernel_size, self.order, self.in_order, self.dims
-        bank = self.transform(self.weight)  # (C_out |H|, 2 |H_in|, *k^d), index j |H_in| + t
+        # (C_out |H|, 2 |H_in|, *k^d), index j |H_in| + t
+        bank = self.transform(self.weight) if self.weight is not None else self.transform()
         bank = bank.reshape(self.out_channels, n, 2, ni, *[k] * d)
         return bank.permute(0, 1, 3, 2, *range(4, 4 + d))
 
@@ -167,13 +228,18 @@ class SignalSpatialAttention(SignalAttention):
         lifting_pool: for images, how the lifted logits are pooled over :math:`H` before the
             sigmoid: ``"max"`` (the official αF lifting layer) or ``"mean"``. Ignored for group
             signals.
+        samples: ``None`` (all of a finite :math:`H`, pixel kernels), or the :math:`H` samples
+            (as :class:`SpatialAttention`): :math:`\psi_X` is then a neural field and the
+            group correlation over :math:`H` the samples' Haar quadrature (docs/continuous.md).
+        field: the field's :class:`~gattn.nn.FieldConfig` (``samples`` given only).
 
     Raises:
         ValueError: even or non-positive ``kernel_size``, ``dilation < 1``, unknown
-            ``lifting_pool`` or ``position``.
+            ``lifting_pool`` or ``position``; a continuous :math:`H` without ``samples``.
 
     Attributes:
-        in_layout: ``GroupSignal(H, d)``, or ``Image(d)`` if ``lifting`` (any channel count).
+        in_layout: ``GroupSignal(H, d, samples=samples)``, or ``Image(d)`` if ``lifting`` (any
+            channel count).
 
     Shapes:
         ``x: (B, C, |H|, *spatial) -> (B, 1, |H|, *spatial)``; spatial signals
@@ -188,10 +254,14 @@ class SignalSpatialAttention(SignalAttention):
         position: str = "input",
         dilation: int = 1,
         lifting_pool: str = "max",
+        samples: HSamples | int | Tensor | None = None,
+        field: FieldConfig | None = None,
     ) -> None:
         super().__init__(position)
-        stab, order, self.dims = finite_stabiliser(group)
-        self.in_layout = signal_layout(stab, self.dims, None, lifting)
+        stab, order, self.dims, self.samples = operator_stabiliser(
+            group, samples, "SignalSpatialAttention"
+        )
+        self.in_layout = signal_layout(stab, self.dims, None, lifting, self.samples)
         self.kernel_size = _check_kernel(kernel_size)
         self.dilation = check_int("dilation", dilation)
         if lifting_pool not in LIFTING_POOLS:
@@ -199,12 +269,14 @@ class SignalSpatialAttention(SignalAttention):
         self.lifting_pool = lifting_pool
         self.lifting = lifting
         self.order = order
-        self.transform = KernelTransform(stab, kernel_size, not lifting, None)
+        self.transform, self.weight = _kernel_bank(
+            stab, self.samples, 1, kernel_size, not lifting, field
+        )
         self._conv = _CONV[self.dims]
-        shape = (1, 2) + (() if lifting else (order,)) + (kernel_size,) * self.dims
-        self.weight = nn.Parameter(torch.empty(shape))
-        fan_in = 2 * (1 if lifting else order) * kernel_size**self.dims
-        nn.init.normal_(self.weight, std=math.sqrt(1.0 / fan_in))
+
+    def kernel_bank(self) -> Tensor:
+        r"""The transformed :math:`\psi_X`: ``(N, 2 [N], *k^d)`` (a field evaluated once)."""
+        return self.transform(self.weight) if self.weight is not None else self.transform()
 
     @property
     def padding(self) -> int:
@@ -222,7 +294,7 @@ class SignalSpatialAttention(SignalAttention):
             ``(B, |H|, *spatial)`` for group signals; for spatial signals the lifted logits
             ``(B, |H|, *spatial)`` (before the pooling over :math:`H`).
         """
-        bank = self.transform(self.weight)  # (|H|, 2 [|H|], *k^d)
+        bank = self.kernel_bank()  # (|H|, 2 [|H|], *k^d)
         if self.lifting:
             stats = channel_statistics(x, dim=1)  # (B, 2, *spatial)
         else:
@@ -234,7 +306,7 @@ class SignalSpatialAttention(SignalAttention):
         if self.lifting:
             if self.lifting_pool == "mean":
                 # mean over h of the lifted logits = correlation with the H-averaged kernel
-                bank = self.transform(self.weight).mean(dim=0, keepdim=True)
+                bank = self.kernel_bank().mean(dim=0, keepdim=True)
                 stats = channel_statistics(x, dim=1)
                 pooled = self._conv(stats, bank, padding=self.padding, dilation=self.dilation)
             else:

@@ -211,8 +211,8 @@ def _se2_field(**kw: Any) -> nn.Module:
 
     kw.setdefault("channels", 10)
     kw.setdefault("samples", 8)
-    # SIREN fields: the GELU default fits rot-MNIST far more slowly (docs/continuous.md)
-    kw.setdefault("field", FieldConfig(activation="siren", omega0=10.0))
+    # width-64 SIREN fields: the GELU default fits rot-MNIST far more slowly (docs/continuous.md)
+    kw.setdefault("field", FieldConfig(width=64, activation="siren", omega0=10.0))
     return RotMNISTCNN(SE2(), kernel="field", **kw)
 
 

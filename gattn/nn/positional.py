@@ -12,7 +12,8 @@ builds the *smooth features* of these relative elements (the rotated offset, :ma
 coordinates on :math:`\mathbb{R}^d`, and the features of :math:`h^{-1}\hat h` — for a matrix
 group the flattened matrix :math:`A(h^{-1}\hat h)`, never raw angles) from the stabiliser's
 tables (``gattn.groups.finite_tables``), and the MLP :math:`\rho` that maps them to per-channel
-encodings.
+encodings. For a continuous (or sampled) :math:`H` the same features are computed from its
+samples :math:`h_i` (``samples=``; docs/continuous.md).
 
 Offsets follow the lattice coordinates of docs/maths.md (``gattn.groups.pixel_coordinates``):
 :math:`\Delta x` grows along the last tensor axis, :math:`\Delta y` grows *upwards* (against the
@@ -36,6 +37,7 @@ __all__ = [
     "relative_offset_index",
     "relative_position_features",
     "relative_group_features",
+    "inverse_matrices",
 ]
 
 
@@ -114,55 +116,78 @@ def relative_offset_index(*shape: int, device=None) -> Tensor:
     return index
 
 
+def inverse_matrices(stabiliser: MatrixGroup, samples: Tensor | None = None) -> Tensor:
+    r"""``(N, d, d)`` float64: :math:`A(h)^{-1} = A(h^{-1})` for every element of a finite
+    :math:`H` (``samples=None``, exact from ``finite_tables``, ``H.grid()`` order) or for the
+    samples ``(N, *element_shape)`` of any :math:`H` (docs/continuous.md)."""
+    if samples is None:
+        tables = finite_tables(stabiliser)
+        return tables.matrices[tables.inverses]
+    return stabiliser.matrix(stabiliser.inverse(samples), dtype=torch.float64).to(torch.float64)
+
+
 def relative_position_features(
     stabiliser: MatrixGroup,
     offsets: Tensor,
     group_part: bool,
     scale: float = 1.0,
+    samples: Tensor | None = None,
 ) -> Tensor:
     r"""Smooth features of the relative elements :math:`(A(h)^{-1}\Delta, h^{-1}\hat h)`.
 
     Args:
-        stabiliser: the finite matrix group :math:`H` acting on :math:`\mathbb{R}^d`; its
-            matrices, inverses and relative table come from ``finite_tables(stabiliser)``
-            (``H.grid()`` order).
+        stabiliser: the matrix group :math:`H` acting on :math:`\mathbb{R}^d`; for a finite
+            one without ``samples`` its matrices, inverses and relative table come from
+            ``finite_tables(stabiliser)`` (``H.grid()`` order).
         offsets: ``(P, d)`` offsets :math:`\Delta` (dtype/device of the result).
         group_part: append the features of :math:`h^{-1}\hat h` (group self-attention) or not
             (lifting self-attention).
         scale: the offsets are divided by it (keeps the MLP inputs of order one).
+        samples: ``(N, *element_shape)`` samples :math:`h_i` of any :math:`H` (continuous or
+            finite) instead of all of a finite :math:`H` (docs/continuous.md).
 
     Returns:
-        ``(|H|, G, P, F)`` with ``G = |H|, F = d + d_H`` (group part) or ``G = 1, F = d``:
+        ``(N, G, P, F)`` with ``G = N, F = d + d_H`` (group part) or ``G = 1, F = d``:
         ``[h, \hat h, p] = (A(h)^{-1}\Delta_p / s,\; \mathrm{features}(h^{-1}\hat h))``, the
-        features of :meth:`~gattn.groups.Group.features` (flattened :math:`A` for matrix groups).
+        features of :meth:`~gattn.groups.Group.features` (flattened :math:`A` for matrix groups);
+        ``N = |H|`` or the number of samples.
 
     Raises:
         ValueError: ``offsets`` do not have ``d`` coordinates.
     """
     dtype, device = offsets.dtype, offsets.device
-    tables = finite_tables(stabiliser)
-    n, dims = tables.order, tables.matrices.shape[-1]
+    inv = inverse_matrices(stabiliser, samples)  # A(h)^{-1} = A(h^{-1})
+    n, dims = inv.shape[0], inv.shape[-1]
     if offsets.dim() != 2 or offsets.shape[-1] != dims:
         raise ValueError(
             f"offsets must be (P, {dims}) for {stabiliser.name} acting on R^{dims}, "
             f"got shape {tuple(offsets.shape)}"
         )
-    inv = tables.matrices[tables.inverses]  # A(h)^{-1} = A(h^{-1}), exact from the tables
+    inv = inv.to(offsets.device)
     coords = torch.einsum("hab,pb->hpa", inv, offsets.to(torch.float64)) / scale  # (|H|, P, d)
     if not group_part:
         return coords.unsqueeze(1).to(dtype=dtype, device=device)
-    feats = relative_group_features(stabiliser)  # (|H|, |H|, d_H)
+    feats = relative_group_features(stabiliser, samples).to(coords.device)  # (|H|, |H|, d_H)
     p = offsets.shape[0]
     c = coords.unsqueeze(1).expand(n, n, p, dims)
     f = feats.unsqueeze(2).expand(n, n, p, feats.shape[-1])
     return torch.cat([c, f], -1).to(dtype=dtype, device=device)
 
 
-def relative_group_features(stabiliser: MatrixGroup) -> Tensor:
-    r"""``(|H|, |H|, d_H)`` float64: the features of :math:`h_i^{-1} h_j`, the element at index
-    ``finite_tables(stabiliser).relative[i, j]`` of ``H.grid()``."""
-    tables = finite_tables(stabiliser)
-    return stabiliser.features(tables.elements[tables.relative]).to(torch.float64)
+def relative_group_features(stabiliser: MatrixGroup, samples: Tensor | None = None) -> Tensor:
+    r"""``(N, N, d_H)`` float64: the features of :math:`h_i^{-1} h_j` — for all of a finite
+    :math:`H` (``samples=None``) the element at index ``finite_tables(stabiliser).relative[i,
+    j]`` of ``H.grid()``; for samples ``(N, *element_shape)`` of any :math:`H` the product
+    :math:`h_i^{-1} h_j` of the interface (docs/continuous.md)."""
+    if samples is None:
+        tables = finite_tables(stabiliser)
+        return stabiliser.features(tables.elements[tables.relative]).to(torch.float64)
+    n, tail = samples.shape[0], samples.shape[1:]
+    rel = stabiliser.product(
+        stabiliser.inverse(samples)[:, None].expand(n, n, *tail),
+        samples[None, :].expand(n, n, *tail),
+    )
+    return stabiliser.features(rel).reshape(n, n, -1).to(torch.float64)
 
 
 class RelativePositionMLP(nn.Module):

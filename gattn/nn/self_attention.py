@@ -27,6 +27,10 @@ encoding :math:`\rho` (an MLP of smooth features of the relative element):
         \rho\bigl(A(h)^{-1}(x_j - x_i),\, h^{-1}\hat h\bigr)\bigr\rangle\Bigr)\,
         v(f(x_j, \hat h)).
 
+A continuous :math:`H` (``SE2()``, ``E2()``, ...) is given by ``samples=`` (the
+:math:`H` samples of the group axis, docs/continuous.md): the sums over :math:`H` run over the
+samples and the features are computed from them.
+
 Multi-head: the heads' outputs are concatenated and projected by a pointwise linear map.
 Since the logits depend on the pair only through features and the relative element, both
 layers are exactly equivariant, :math:`m[L_g f] = L_g m[f]`, for every :math:`g` whose
@@ -75,11 +79,13 @@ from .checks import check_input, check_matches_parameters, spatial_names
 from .positional import (
     RelativePositionMLP,
     global_offsets,
+    inverse_matrices,
     patch_offsets,
     relative_group_features,
     relative_offset_index,
     relative_position_features,
 )
+from .samples import HSamples, as_samples
 
 __all__ = ["LiftingSelfAttention", "GroupSelfAttention"]
 
@@ -117,11 +123,21 @@ class _GroupAttentionBase(nn.Module):
         checkpoint: bool = False,
         device=None,
         dtype=None,
+        samples: HSamples | int | Tensor | None = None,
     ) -> None:
         super().__init__()
-        stab = stabiliser_of(group, finite=True, dims=(1, 2, 3))
-        tables = finite_tables(stab)
         name = self.layer_name
+        stab = stabiliser_of(group, dims=(1, 2, 3))
+        if samples is None and not stab.is_finite:
+            raise ValueError(
+                f"{name}: group {group.name} has the infinite stabiliser {stab.name}; give the "
+                f"H samples its group axis lives on (samples= an HSamples shared with the "
+                f"network, a number of samples or a tensor of elements; docs/continuous.md), "
+                f"or discretise it, e.g. SE2(n=8)"
+            )
+        #: the :class:`~gattn.nn.HSamples` of the group axis (``None``: all of a finite H)
+        self.samples = None if samples is None else as_samples(group, samples)
+        tables = finite_tables(stab) if self.samples is None else None
         check_int("in_channels", in_channels)
         check_int("out_channels", out_channels)
         check_int("heads", heads)
@@ -155,16 +171,29 @@ class _GroupAttentionBase(nn.Module):
         self.patch_size = patch_size
         self.chunk_size = chunk_size
         self.checkpoint = checkpoint
+        sm = self.samples
         self.in_layout = (
-            GroupSignal(stab, dims, in_channels) if self.group_part else Image(dims, in_channels)
+            GroupSignal(stab, dims, in_channels, samples=sm)
+            if self.group_part
+            else Image(dims, in_channels)
         )
-        self.out_layout = GroupSignal(stab, dims, out_channels)
-        group_feats = relative_group_features(stab) if self.group_part else None
+        self.out_layout = GroupSignal(stab, dims, out_channels, samples=sm)
+        if self.group_part:
+            elements = None if sm is None else sm.elements[:1]
+            group_feats = relative_group_features(stab, elements)
+        else:
+            group_feats = None
         feat_dim = dims + (group_feats.shape[-1] if self.group_part else 0)
         self.qkv = nn.Linear(in_channels, 3 * out_channels, bias=False, **kw)
         self.out = nn.Linear(out_channels, out_channels, **kw)
         self.pos = RelativePositionMLP(feat_dim, out_channels, pos_hidden, **kw)
         fdtype = dtype or torch.get_default_dtype()
+        if sm is not None:  # features from the (possibly redrawn) samples, in every forward
+            self.register_buffer("pos_features", None)
+            self.register_buffer("inverse_matrices", None)
+            self.register_buffer("group_features", None)
+            self._order = sm.order
+            return
         if patch_size is not None:
             scale = float(max((patch_size - 1) // 2, 1))
             offsets = patch_offsets(patch_size, dims, dtype=torch.float64)
@@ -196,17 +225,31 @@ class _GroupAttentionBase(nn.Module):
             positions.
         """
         m, d = self.heads, self.head_dim
+        weight = self.pos.fc1.weight
+        elements = None if self.samples is None else self.samples.elements
         if self.patch_size is not None:
-            emb = self.pos(self.pos_features)  # (|H|, G, P, C)
+            feats = self.pos_features
+            if elements is not None:  # the samples' A(h_i)^{-1} offsets, h_i^{-1} h_j
+                scale = float(max((self.patch_size - 1) // 2, 1))
+                offsets = patch_offsets(self.patch_size, self.dims, device=weight.device)
+                feats = relative_position_features(
+                    self.stabiliser, offsets, self.group_part, scale, samples=elements
+                ).to(weight.dtype)
+            emb = self.pos(feats)  # (|H|, G, P, C)
             hq, g, p, _ = emb.shape
             return emb.view(hq, g * p, m, d).permute(2, 0, 3, 1)
         ref = self.inverse_matrices
+        gfeats = self.group_features
+        if elements is not None:
+            ref = inverse_matrices(self.stabiliser, elements).to(weight)
+            if self.group_part:
+                gfeats = relative_group_features(self.stabiliser, elements).to(weight)
         offsets = global_offsets(*shape, dtype=ref.dtype, device=ref.device)
         scale = max((max(shape) - 1) / 2, 1.0)
         coords = torch.einsum("hab,pb->hpa", ref, offsets) / scale  # (|H|, O, D)
         n, o, dims = coords.shape
         if self.group_part:
-            gf = self.group_features
+            gf = gfeats
             feats = torch.cat(
                 [
                     coords.unsqueeze(1).expand(n, n, o, dims),
@@ -308,18 +351,29 @@ class LiftingSelfAttention(_GroupAttentionBase):
             ``torch.utils.checkpoint``). Saves ``B·M·N·|H|·|G|·p^d`` floats per layer for
             roughly one extra forward pass of the attention core.
         device, dtype: factory arguments for parameters and buffers.
+        samples: the :math:`H` samples :math:`h_i` of the group axis (an
+            :class:`~gattn.nn.HSamples` shared with the network's other layers, a number of
+            samples or a tensor of elements): required for a continuous :math:`H` (``SE2()``,
+            ``E2()``, ...), allowed for a finite one; ``None``: all of a finite :math:`H`. The
+            positional features :math:`A(h_i)^{-1}\Delta` (and
+            :math:`\mathrm{features}(h_i^{-1} h_j)`) are then computed from the samples in
+            every forward (Monte-Carlo redraws are seen). The softmax over key samples counts
+            each sample once (the Haar quadrature for the uniform weights of SO(2), O(2) and
+            Monte-Carlo samples; docs/continuous.md).
 
     Shapes:
         input ``(B, C_in, *spatial)``; output ``(B, C_out, |H|, *spatial)``, ``spatial`` =
-        ``(X,)``, ``(Y, X)`` or ``(Z, Y, X)``. Layouts: ``in_layout = Image(d, C_in)``,
-        ``out_layout = GroupSignal(H, d, C_out)``.
+        ``(X,)``, ``(Y, X)`` or ``(Z, Y, X)``; ``|H|`` is the number of samples with
+        ``samples``. Layouts: ``in_layout = Image(d, C_in)``,
+        ``out_layout = GroupSignal(H, d, C_out, samples=samples)``.
 
     Raises:
-        TypeError: ``group`` is not an affine or matrix group; (at call time) an input that is
-            not a tensor or does not match the parameters' dtype / device.
-        ValueError: invalid arguments, an infinite stabiliser or one acting on
-            :math:`\mathbb{R}^n`, :math:`n > 3`; (at call time) wrong input dimensions /
-            channels or a patch larger than the signal.
+        TypeError: ``group`` is not an affine or matrix group; ``samples`` of a wrong type;
+            (at call time) an input that is not a tensor or does not match the parameters'
+            dtype / device.
+        ValueError: invalid arguments, an infinite stabiliser without ``samples``, samples of
+            another group, a stabiliser acting on :math:`\mathbb{R}^n`, :math:`n > 3`; (at
+            call time) wrong input dimensions / channels or a patch larger than the signal.
     """
 
     group_part = False
@@ -353,8 +407,9 @@ class GroupSelfAttention(_GroupAttentionBase):
     from the interface). Projections are shared over :math:`H` (pointwise).
 
     The constructor arguments (``group``, ``in_channels``, ``out_channels``, ``heads``,
-    ``patch_size``, ``pos_hidden``, ``chunk_size``, ``checkpoint``, ``device``, ``dtype``) are
-    those of :class:`LiftingSelfAttention`.
+    ``patch_size``, ``pos_hidden``, ``chunk_size``, ``checkpoint``, ``device``, ``dtype``,
+    ``samples``) are those of :class:`LiftingSelfAttention`; with ``samples`` the element
+    :math:`h_i^{-1}\hat h_j` is the interface's product of the samples.
 
     Shapes:
         input ``(B, C_in, |H|, *spatial)``; output ``(B, C_out, |H|, *spatial)``. Layouts:

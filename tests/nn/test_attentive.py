@@ -159,7 +159,7 @@ def test_bad_construction():
         AttentiveGroupConv(p4(), 3, 2, 3, attention="fancy")
     with pytest.raises(TypeError, match="attention"):
         AttentiveGroupConv(p4(), 3, 2, 3, attention=3)
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="samples"):  # a continuous H needs its samples
         AttentiveGroupConv(SE2(), 3, 2, 3)
     with pytest.raises(ValueError, match="reduction"):
         AttentiveGroupConv(p4(), 3, 2, 3, reduction=0)
