@@ -7,5 +7,5 @@ Hypothesis strategies).
 
 from . import groups
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __all__ = ["groups", "__version__"]
