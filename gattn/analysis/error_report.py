@@ -28,6 +28,9 @@ class LayerError:
         note: why an error is undefined.
         layout: the axes of the output as compared, e.g. ``"B,C,|H|,Y,X"`` or
             ``"B,Y*X,|H|,C"`` (flattened positions); ``"?"`` if not recognised.
+        mode: the reference compared against: ``"exact"``, ``"fixed samples"`` or
+            ``"translated samples"`` (sampled :math:`H`, docs/continuous.md); ``""`` for a
+            finite :math:`H` without samples.
     """
 
     layer: str
@@ -42,6 +45,7 @@ class LayerError:
     relative_mean: float | None = None
     note: str = ""
     layout: str = ""
+    mode: str = ""
 
 
 @dataclass
@@ -166,6 +170,14 @@ class EquivarianceErrorReport:
             out += [
                 "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]
             ]
+        modes = {
+            lab: sorted({e.mode for e in self.entries if e.element == lab and e.mode})
+            for lab in self.elements
+        }
+        if any(modes.values()):
+            out.append(
+                "-- reference: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in modes.items())
+            )
         if notes:
             out.append("-- n/a: not measurable")
             out += [f"{name}: {note}" for name, note in notes.items()]

@@ -26,6 +26,15 @@ outputs are compared inside the central disc, and the results are reported *sepa
 interpolation error (it mixes the network's equivariance error with the resampling error).
 Angles (floats) are plane rotations; on group signals an angle is only defined if the
 stabiliser contains that rotation, otherwise those layers are skipped with a note.
+
+Continuous and sampled stabilisers (models with :class:`~gattn.nn.HSamples`,
+docs/continuous.md): an element that permutes every sample set and the lattice is exact (mode
+``"exact"``); any other is measured on the disc-masked input, inside the disc, against the
+``"translated samples"`` reference — every layer recorded with the samples left-translated by
+:math:`h_g^{-1}`, then only the spatial part of :math:`g` applied: the spatial discretisation
+error alone — or, for layers without a group axis (and elements that permute the samples),
+``"fixed samples"``, whose error also holds the :math:`H`-quadrature error and depends on
+``N`` (:mod:`gattn.testing.sampled`). Each entry's ``mode`` says which.
 """
 
 from __future__ import annotations
@@ -36,7 +45,30 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..groups import SE2, SemidirectProduct, disc_mask, finite_tables, is_grid_exact
+from ..groups import (
+    O2,
+    SE2,
+    SO2,
+    SemidirectProduct,
+    disc_mask,
+    finite_tables,
+    is_grid_exact,
+    sample_permutation,
+    transform_image,
+)
+from ..testing.sampled import (
+    EXACT,
+    FIXED,
+    REFERENCES,
+    TRANSLATED,
+    check_element,
+    choose_reference,
+    element_info,
+    exact_elements,
+    find_samples,
+    is_sampled,
+    translated_samples,
+)
 from .comparison import Element, act, recognise, spatial_sizes
 from .error_report import OUTPUT, EquivarianceErrorReport, LayerError
 
@@ -192,6 +224,7 @@ def equivariance_error(
     group: SemidirectProduct,
     elements: Sequence[int | float | Tensor] | None = None,
     layers: Sequence[str] | None = None,
+    reference: str = "auto",
 ) -> EquivarianceErrorReport:
     r"""Measure :math:`L_g \Phi_\ell(x)` against :math:`\Phi_\ell(L_g x)` at every layer.
 
@@ -211,6 +244,11 @@ def equivariance_error(
             every layer (leaf modules and modules with a ``kernel_size``) and the output.
             Calls whose first argument is a parameter (kernel transforms) or whose output's
             batch size differs from ``x``'s are not activations and are skipped.
+        reference: sampled :math:`H`, non-exact elements (module docstring): ``"auto"``
+            (translated samples for group signals, fixed samples for layers without a group
+            axis), ``"translated"`` or ``"fixed"``. For a sampled :math:`H`, ``elements=None``
+            takes the exact elements :math:`(0, h_j h_1^{-1})`, an int ``j`` the element
+            :math:`(0, h_j h_1^{-1})` of the first sample set.
 
     Returns:
         An :class:`EquivarianceErrorReport` (``str()`` is a table, ``to_dict()`` is JSON-ready).
@@ -244,6 +282,11 @@ def equivariance_error(
             )
         names = set(layers)
     size = tuple(int(v) for v in x.shape[-d:])
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {REFERENCES}, got reference={reference!r}")
+    sample_sets = find_samples(model)
+    if is_sampled(group, sample_sets):
+        return _sampled(model, x, group, elements, names, reference, sample_sets)
     els = _resolve(group, elements, size)
     sizes = spatial_sizes(model, x, d)
     order = group.stabiliser.order if group.stabiliser.is_finite else None
@@ -301,6 +344,169 @@ def equivariance_error(
                 m = disc_mask(*y.shape[-d:], device=y.device, dtype=torch.float64)
                 diff, ref = diff * m, ref * m
             tiny = torch.finfo(torch.float64).tiny
+            entry.mean_abs = float(diff.abs().mean())
+            entry.max_abs = float(diff.abs().max())
+            entry.relative = entry.max_abs / max(float(ref.abs().max()), tiny)
+            entry.relative_mean = entry.mean_abs / max(float(ref.abs().mean()), tiny)
+    return report
+
+
+def _sampled_elements(group, elements, sample_sets, size) -> list[tuple[Tensor, str]]:
+    """``(g, label)`` for a sampled :math:`H` (see :func:`equivariance_error`)."""
+    stab = group.stabiliser
+    if elements is None:
+        els = exact_elements(group, sample_sets, [size])
+        mats = [stab.matrix(group.split(g)[1], dtype=torch.float64) for g in els]
+        return [(g, _label(m, group.translation_dim)[1]) for g, m in zip(els, mats)]
+    out = []
+    for i, el in enumerate(elements):
+        if isinstance(el, bool):
+            raise TypeError(f"elements entries must be int, float or Tensor, got {el!r}")
+        if isinstance(el, int):
+            first = sample_sets[0].elements if sample_sets else None
+            if first is None or not 0 <= el < first.shape[0]:
+                raise ValueError(
+                    f"elements: index {el} is not a sample index"
+                    + (f" (0..{first.shape[0] - 1})" if first is not None else " (no samples)")
+                )
+            h = stab.product(first[el], stab.inverse(first[0]))
+            out.append((group.embed(h, dtype=torch.float64), f"h{el}"))
+        elif isinstance(el, float):
+            if isinstance(stab, SO2):
+                h = torch.tensor(el, dtype=torch.float64)
+            elif isinstance(stab, O2):
+                h = torch.tensor([el, 0.0], dtype=torch.float64)
+            else:
+                raise ValueError(
+                    f"elements: an angle ({el!r}) is a plane rotation, but {group.name} has the "
+                    f"stabiliser {stab.name}; pass group elements (Tensor)"
+                )
+            out.append((group.embed(h, dtype=torch.float64), f"{math.degrees(el) % 360.0:g}deg"))
+        elif isinstance(el, Tensor):
+            g = check_element(group, el, f"elements[{i}]")
+            m = stab.matrix(group.split(g)[1], dtype=torch.float64)
+            out.append((g, _label(m, group.translation_dim)[1]))
+        else:
+            raise TypeError(
+                f"elements entries must be int (sample index), float (angle in radians) or a "
+                f"group element Tensor, got {type(el).__name__}: {el!r}"
+            )
+    return out
+
+
+def _permutations(group, sample_sets, h) -> dict[int, Tensor | None]:
+    """``N -> gather index`` of ``h`` on a group axis of ``N`` samples (``None``: ambiguous or
+    not a permutation)."""
+    perms: dict[int, Tensor | None] = {}
+    for s in sample_sets:
+        src = sample_permutation(group, s.elements, h)
+        n = int(s.elements.shape[0])
+        if n in perms and (perms[n] is None or src is None or not torch.equal(perms[n], src)):
+            perms[n] = None
+        else:
+            perms[n] = src
+    return perms
+
+
+def _act_sampled(group, g, y: Tensor, d: int, perms, permute: bool) -> tuple[Tensor | None, str]:
+    """The spatial part of ``g`` on ``y`` (canonical layout), and the sample permutation of a
+    group axis if ``permute``; ``None`` and a note if undefined."""
+    if y.dim() == 2:
+        return y, ""
+    if y.dim() not in (d + 2, d + 3):
+        return None, f"cannot transform a tensor of shape {tuple(y.shape)}"
+    out = transform_image(group, g, y, "auto")
+    if y.dim() == d + 3 and permute:
+        src = perms.get(int(y.shape[2]))
+        if src is None:
+            return None, (
+                "fixed samples undefined: the element does not permute the samples of this "
+                "group axis; use reference='translated'"
+            )
+        out = out.index_select(2, src.to(y.device))
+    return out, ""
+
+
+def _sampled(model, x, group, elements, names, reference, sample_sets) -> EquivarianceErrorReport:
+    """:func:`equivariance_error` for a continuous / sampled :math:`H`."""
+    d = group.translation_dim
+    size = tuple(int(v) for v in x.shape[-d:])
+    els = _sampled_elements(group, elements, sample_sets, size)
+    sizes = spatial_sizes(model, x, d)
+    orders = {int(s.elements.shape[0]) for s in sample_sets}
+    order = next(iter(orders)) if len(orders) == 1 else None
+    reference_run = _record(model, names, x)
+    layouts = {name: recognise(y, sizes, order, d) for name, y in reference_run.items()}
+    masked_in = x * disc_mask(*size, device=x.device, dtype=x.dtype)
+    report = EquivarianceErrorReport(
+        group.name, tuple(x.shape), str(x.dtype).replace("torch.", ""), list(reference_run), []
+    )
+    kinds = {2: "invariant", d + 2: "image", d + 3: "signal"}
+    group_input = x.dim() == d + 3
+    tiny = torch.finfo(torch.float64).tiny
+    for g, label in els:
+        info = element_info(group, g, sample_sets, [size], label)
+        perms = _permutations(group, sample_sets, group.split(g)[1])
+        angle = _label(group.stabiliser.matrix(group.split(g)[1], dtype=torch.float64), d)[0]
+        report.elements.append(label)
+        report._identity[label] = info.exact and bool(
+            torch.allclose(g, group.identity(dtype=torch.float64))
+        )
+        if group_input and not info.permutes and reference == "fixed":
+            raise ValueError(
+                f"elements: {label} does not permute the samples of the group-signal input, so "
+                "the fixed-samples reference is undefined; use reference='translated'"
+            )
+        # a group-signal input is read on h_g^{-1} Q (spatial part only) unless g permutes Q
+        full_input = group_input and info.permutes and (info.exact or reference != "translated")
+        xin = x if info.exact else masked_in
+        base_fixed = reference_run if info.exact else _record(model, names, xin)
+        base_translated = None
+        gx, _ = _act_sampled(group, g, xin, d, perms, full_input)
+        moved = _record(model, names, gx)
+        for name, raw in base_fixed.items():
+            canon, lay, why = layouts.get(name, (None, "?", "layer not recorded"))
+            y = canon(raw) if canon is not None else raw
+            if info.exact:
+                mode = EXACT
+            elif group_input:
+                mode = FIXED if full_input else TRANSLATED
+            else:
+                mode = choose_reference(reference, info, y.dim() == d + 3)
+            entry = LayerError(
+                name,
+                kinds.get(y.dim(), "other"),
+                tuple(raw.shape),
+                label,
+                angle,
+                not info.exact,
+                layout=lay,
+                mode=mode,
+            )
+            report.entries.append(entry)
+            if canon is None:
+                entry.note = why
+                continue
+            if mode == TRANSLATED:
+                if base_translated is None:
+                    with translated_samples(sample_sets, info.h_inv):
+                        base_translated = _record(model, names, xin)
+                src = base_translated.get(name)
+                y = canon(src) if src is not None and src.shape == raw.shape else None
+            lhs = moved.get(name)
+            lhs = canon(lhs) if lhs is not None and lhs.shape == raw.shape else None
+            rhs, note = (
+                (None, "layer output missing")
+                if y is None
+                else _act_sampled(group, g, y, d, perms, mode != TRANSLATED)
+            )
+            if rhs is None or lhs is None or lhs.shape != rhs.shape:
+                entry.note = note or "layer output missing or shape changed under L_g"
+                continue
+            diff, ref = (lhs - rhs).double(), rhs.double()
+            if not info.exact and y.dim() in (d + 2, d + 3):
+                m = disc_mask(*y.shape[-d:], device=y.device, dtype=torch.float64)
+                diff, ref = diff * m, ref * m
             entry.mean_abs = float(diff.abs().mean())
             entry.max_abs = float(diff.abs().max())
             entry.relative = entry.max_abs / max(float(ref.abs().max()), tiny)

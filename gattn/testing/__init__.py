@@ -17,6 +17,7 @@ from typing import Any
 from ..groups import apply_group_element, disc_mask
 from .axioms import AxiomReport, GroupAxiomError, check_group_axioms
 from .equivariance import (
+    ElementResult,
     EquivarianceError,
     EquivarianceReport,
     assert_equivariant,
@@ -39,6 +40,7 @@ __all__ = [
     "AxiomReport",
     "GroupAxiomError",
     "check_group_axioms",
+    "ElementResult",
     "EquivarianceError",
     "EquivarianceReport",
     "apply_group_element",

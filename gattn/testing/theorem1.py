@@ -34,10 +34,25 @@ from ..groups import (
     Layout,
     PairSignal,
     SemidirectProduct,
+    disc_mask,
     finite_tables,
     stabiliser_of,
 )
 from .equivariance import default_tolerance
+from .sampled import (
+    EXACT,
+    REFERENCES,
+    TRANSLATED,
+    ElementResult,
+    check_element,
+    choose_reference,
+    element_info,
+    exact_elements,
+    find_samples,
+    is_sampled,
+    spatial_act,
+    translated_samples,
+)
 
 __all__ = ["Theorem1Error", "Theorem1Report", "check_theorem1", "transform_pairs"]
 
@@ -55,12 +70,14 @@ class Theorem1Report:
         relative: ``max_abs`` over the largest :math:`|\\alpha|`.
         tolerance: relative tolerance applied.
         per_element: relative error per element tried.
+        results: per element: its label, whether it was exact, the reference mode.
     """
 
     max_abs: float
     relative: float
     tolerance: float
     per_element: list[float] = field(default_factory=list)
+    results: list[ElementResult] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -113,6 +130,7 @@ def check_theorem1(
     atol: float | None = None,
     raise_on_failure: bool = False,
     layout: Layout | None = None,
+    reference: str = "auto",
 ) -> Theorem1Report:
     r"""Evaluate :math:`\mathcal{A}[L_{\bar g} f]` and :math:`L_{\bar g}\mathcal{A}[f]` and report
     the largest difference.
@@ -128,12 +146,28 @@ def check_theorem1(
         raise_on_failure: raise :class:`Theorem1Error` if the tolerance is exceeded.
         layout: the layout of ``f`` (and of :math:`\alpha`); default: the operator's
             declared ``in_layout``, else read off its ``domain`` and the rank of ``f``.
+        reference: sampled :math:`H`, non-exact elements: ``"auto"`` / ``"translated"``
+            (translated samples) or ``"fixed"`` (only for elements that permute the samples).
+
+    Sampled or continuous :math:`H` (layouts over :class:`~gattn.nn.HSamples`,
+    docs/continuous.md): ``g_bar=None`` takes the elements that permute the samples and the
+    lattice, tested exactly. Any other element needs an explicit ``atol`` (it is refused
+    otherwise); :math:`f` is disc-masked and :math:`\mathcal{A}[L_{\bar g} f]` (spatial part of
+    :math:`\bar g` only, :math:`f` read on :math:`h_{\bar g}^{-1}Q`) is compared, inside the
+    disc, with the spatial part of :math:`\bar g` applied to :math:`\mathcal{A}[f]` computed
+    with every sample set left-translated by :math:`h_{\bar g}^{-1}`
+    (:mod:`gattn.testing.sampled`).
 
     Returns:
-        A :class:`Theorem1Report`.
+        A :class:`Theorem1Report` (``results``: per element, exact or not, the mode).
+
+    Raises:
+        TypeError: not an affine group, not an attention operator, ``f`` not a tensor.
+        ValueError: a non-exact element without ``atol``; see
+            :func:`~gattn.testing.assert_equivariant`.
     """
-    if not isinstance(group, SemidirectProduct) or not group.stabiliser.is_finite:
-        raise TypeError(f"group must be an affine group with a finite stabiliser, got {group!r}")
+    if not isinstance(group, SemidirectProduct):
+        raise TypeError(f"group must be an affine group R^d x| H, got {group!r}")
     domain = getattr(operator, "domain", None)
     if domain not in ("pair", "signal"):
         raise TypeError(
@@ -142,6 +176,21 @@ def check_theorem1(
         )
     if not isinstance(f, Tensor):
         raise TypeError(f"f must be a torch.Tensor, got {type(f).__name__}")
+    declared = layout if layout is not None else getattr(operator, "in_layout", None)
+    sample_sets = find_samples(operator if isinstance(operator, torch.nn.Module) else None)
+    sample_sets += [s for s in find_samples(declared) if s not in sample_sets]
+    if is_sampled(group, sample_sets, declared if isinstance(declared, Layout) else None):
+        if not isinstance(declared, (PairSignal, GroupSignal, Image)):
+            raise TypeError(
+                f"a sampled / continuous H needs the operator's layout: pass layout= (e.g. "
+                f"PairSignal(H, d, samples=...)), got {declared!r}"
+            )
+        declared.check(f, "f")
+        return _check_sampled(
+            operator, group, f, g_bar, atol, raise_on_failure, declared, sample_sets, reference
+        )
+    if not group.stabiliser.is_finite:
+        raise TypeError(f"group must be an affine group with a finite stabiliser, got {group!r}")
     lay = _layout(operator, group, f, layout)
     lay.check(f, "f")
     if g_bar is None:
@@ -165,9 +214,86 @@ def check_theorem1(
             per.append(err / scale)
             worst = max(worst, err)
     report = Theorem1Report(worst, worst / scale, tol, per)
+    report.results = [
+        ElementResult(f"g_bar[{i}]", True, EXACT, e, e * scale) for i, e in enumerate(per)
+    ]
     if raise_on_failure and not report.passed:
         raise Theorem1Error(
             f"Theorem 1 violated for {type(operator).__name__} on {group.name}: relative "
             f"{report.relative:.3e} > {tol:.1e} (per element {[f'{e:.1e}' for e in per]})"
+        )
+    return report
+
+
+def _check_sampled(
+    operator, group, f, g_bar, atol, raise_on_failure, lay, sample_sets, reference
+) -> Theorem1Report:
+    """:func:`check_theorem1` for a sampled / continuous :math:`H`."""
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {REFERENCES}, got reference={reference!r}")
+    d = lay.dims
+    space = tuple(int(v) for v in f.shape[-d:])
+    if g_bar is None:
+        elements = exact_elements(group, sample_sets, [space])
+    elif isinstance(g_bar, Tensor) and g_bar.dim() == len(group.element_shape):
+        elements = [check_element(group, g_bar, "g_bar")]
+    elif isinstance(g_bar, (Tensor, Sequence)) and not isinstance(g_bar, str):
+        elements = [check_element(group, g, f"g_bar[{i}]") for i, g in enumerate(g_bar)]
+    else:
+        raise TypeError(f"g_bar must be an element, a list of elements or None, got {g_bar!r}")
+    tol = default_tolerance(f.dtype) if atol is None else atol
+    tiny = torch.finfo(f.dtype).tiny
+    results: list[ElementResult] = []
+    with torch.no_grad():
+        alpha = operator(f)
+        alpha = alpha.expand(torch.broadcast_shapes(alpha.shape, f.shape)).contiguous()
+        for g in elements:
+            info = element_info(group, g, sample_sets, [space])
+            if info.exact:
+                lhs = operator(lay.act(group, g, f, "exact")).expand(alpha.shape)
+                rhs = lay.act(group, g, alpha, "exact")
+                mode, mask = EXACT, None
+            else:
+                if atol is None:
+                    raise ValueError(
+                        f"{info.label} is not exact for this operator (it does not map the H "
+                        "samples or the lattice onto themselves): pass an explicit atol for its "
+                        "discretisation error (docs/continuous.md)"
+                    )
+                mode = choose_reference(reference, info, True)
+                mask = disc_mask(*space, device=f.device, dtype=f.dtype)
+                f_in = f * mask
+                if mode == TRANSLATED:
+                    lhs = operator(spatial_act(group, g, f_in, lay, d))
+                    with translated_samples(sample_sets, info.h_inv):
+                        base = operator(f_in)
+                    rhs = spatial_act(group, g, base, lay, d)
+                else:
+                    try:
+                        lhs = operator(lay.act(group, g, f_in, "auto"))
+                        rhs = lay.act(group, g, operator(f_in).expand(alpha.shape).contiguous())
+                    except ValueError as err:
+                        raise ValueError(
+                            f"{info.label}: the fixed-samples reference is undefined ({err}); "
+                            "use reference='translated'"
+                        ) from None
+                shape = torch.broadcast_shapes(lhs.shape, rhs.shape)
+                lhs, rhs = lhs.expand(shape), rhs.expand(shape)
+                if lhs.shape[-d:] != space or all(s == 1 for s in lhs.shape[-d:]):
+                    mask = None  # attention constant in space: nothing to mask
+            diff, ref = (lhs - rhs).abs(), rhs.abs()
+            if mask is not None:
+                diff, ref = diff * mask, ref * mask
+            err = float(diff.max()) if diff.numel() else 0.0
+            rel = err / max(float(ref.max()) if ref.numel() else 0.0, tiny)
+            results.append(ElementResult(info.label, info.exact, mode, rel, err))
+    worst = max((r.max_abs for r in results), default=0.0)
+    rel = max((r.relative for r in results), default=0.0)
+    report = Theorem1Report(worst, rel, tol, [r.relative for r in results], results)
+    if raise_on_failure and not report.passed:
+        raise Theorem1Error(
+            f"Theorem 1 violated for {type(operator).__name__} on {group.name}: relative "
+            f"{report.relative:.3e} > {tol:.1e} (per element "
+            f"{[f'{r.label} {r.mode}: {r.relative:.1e}' for r in results]})"
         )
     return report
