@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from ..groups import GroupSignal, Image, PairSignal, finite_tables, stabiliser_of
+from ..groups import (
+    GroupSignal,
+    Image,
+    PairSignal,
+    finite_tables,
+    relative_sample_features,
+    stabiliser_of,
+)
 from ..nn.fields import FieldConfig
 from ..nn.samples import HSamples, as_samples
 
@@ -86,22 +92,14 @@ def check_field(field) -> FieldConfig:
 def relative_features(samples: HSamples) -> Tensor:
     r"""``(N, N, F)`` float64: :math:`\mathrm{features}(h_i^{-1} h_j)` of the samples (the
     input of the fields that replace a finite :math:`H`'s relative index table)."""
-    stab, h = samples.stabiliser, samples.elements
-    n = h.shape[0]
-    rel = stab.product(
-        stab.inverse(h)[:, None].expand(n, n, *h.shape[1:]),
-        h[None, :].expand(n, n, *h.shape[1:]),
-    )
-    return stab.features(rel).reshape(n, n, -1).to(torch.float64)
+    return relative_sample_features(samples.stabiliser, samples.elements)
 
 
 def haar_measure(samples: HSamples) -> Tensor:
     r"""``(N,)`` float64: :math:`\mu_j`, the Haar weights of :math:`H` itself at the samples
     (``samples.weights`` times :math:`|\det A(h_j)|`): the measure of a convolution over
     :math:`H` alone (docs/continuous.md)."""
-    stab, h = samples.stabiliser, samples.elements
-    det = torch.linalg.det(stab.matrix(h, dtype=torch.float64)).abs()
-    return samples.weights.to(torch.float64) * det
+    return samples.haar_measure
 
 
 def planar_stabiliser(group, what: str):

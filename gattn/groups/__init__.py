@@ -31,6 +31,8 @@ from .quadrature import (
     check_quadrature_weights,
     check_samples,
     haar_quadrature,
+    relative_sample_features,
+    relative_samples,
     sample_permutation,
     translate_samples,
 )
@@ -63,6 +65,8 @@ __all__ = [
     "check_samples",
     "check_quadrature_weights",
     "sample_permutation",
+    "relative_samples",
+    "relative_sample_features",
     "translate_samples",
     "FiniteTables",
     "finite_tables",

@@ -29,6 +29,8 @@ __all__ = [
     "check_quadrature_weights",
     "translate_samples",
     "sample_permutation",
+    "relative_samples",
+    "relative_sample_features",
 ]
 
 #: ``"grid"``: the deterministic ``H.grid(n)``; ``"random"``: i.i.d. ``H.sample(n)``.
@@ -188,3 +190,26 @@ def sample_permutation(group: Group, samples: Tensor, h: Tensor, atol: float = 1
     if not bool(found.all()):
         return None
     return eq.to(torch.int8).argmax(1)
+
+
+def relative_samples(group: Group, samples: Tensor, other: Tensor | None = None) -> Tensor:
+    r"""Every relative element :math:`h_i^{-1} 	ilde h_j` of two batches of samples of
+    :math:`H` (``other=None``: of ``samples`` with itself): ``(N, M, *element_shape)``."""
+    stab = stabiliser_of(group)
+    other = samples if other is None else other
+    n, m = samples.shape[0], other.shape[0]
+    return stab.product(
+        stab.inverse(samples)[:, None].expand(n, m, *samples.shape[1:]),
+        other[None, :].expand(n, m, *other.shape[1:]),
+    )
+
+
+def relative_sample_features(
+    group: Group, samples: Tensor, other: Tensor | None = None
+) -> Tensor:
+    r""":math:`\mathrm{features}(h_i^{-1} \tilde h_j)` (:func:`relative_samples`), the smooth
+    input of the fields that replace a finite :math:`H`'s relative table: ``(N, M, F)``
+    float64."""
+    stab = stabiliser_of(group)
+    rel = relative_samples(stab, samples, other)
+    return stab.features(rel).reshape(rel.shape[0], rel.shape[1], -1).to(torch.float64)

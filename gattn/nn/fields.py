@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..groups import MatrixGroup, pixel_coordinates
+from ..groups import MatrixGroup, pixel_coordinates, relative_sample_features
 from ..groups.validation import check_choice, check_int
 from .samples import HSamples
 
@@ -205,16 +205,11 @@ class FieldBank(nn.Module):
         )
         u = pos / self.radius
         if not self.group_input:
-            det = torch.linalg.det(stab.matrix(h, dtype=torch.float64)).abs()
+            det = stab.det(h).abs().to(torch.float64)
             return u, scale / det[:, None]
         ht = self.in_samples.elements
         n, m = h.shape[0], ht.shape[0]
-        batch = (n, m)
-        rel = stab.product(
-            stab.inverse(h)[:, None].expand(*batch, *h.shape[1:]),
-            ht[None, :].expand(*batch, *ht.shape[1:]),
-        )
-        feat = stab.features(rel).reshape(n, m, -1).to(torch.float64)
+        feat = relative_sample_features(stab, h, ht)  # (N, M, F)
         kd = pos.shape[1]
         u = torch.cat(
             [

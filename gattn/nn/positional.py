@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..groups import MatrixGroup, finite_tables
+from ..groups import MatrixGroup, finite_tables, relative_sample_features
 
 __all__ = [
     "RelativePositionMLP",
@@ -182,12 +182,7 @@ def relative_group_features(stabiliser: MatrixGroup, samples: Tensor | None = No
     if samples is None:
         tables = finite_tables(stabiliser)
         return stabiliser.features(tables.elements[tables.relative]).to(torch.float64)
-    n, tail = samples.shape[0], samples.shape[1:]
-    rel = stabiliser.product(
-        stabiliser.inverse(samples)[:, None].expand(n, n, *tail),
-        samples[None, :].expand(n, n, *tail),
-    )
-    return stabiliser.features(rel).reshape(n, n, -1).to(torch.float64)
+    return relative_sample_features(stabiliser, samples)
 
 
 class RelativePositionMLP(nn.Module):

@@ -75,6 +75,13 @@ class HSamples(nn.Module):
         return self.n
 
     @property
+    def haar_measure(self) -> Tensor:
+        r""":math:`\mu_j = w_j\,|\det A(h_j)|`: the Haar weights of :math:`H` itself at the
+        samples (the measure of an integral over :math:`H` alone), ``(N,)`` float64."""
+        det = self.stabiliser.det(self.elements).abs().to(torch.float64)
+        return self.weights.to(torch.float64) * det.to(self.weights.device)
+
+    @property
     def is_exact(self) -> bool:
         """Whether the samples are all of a finite :math:`H` (the quadrature is exact)."""
         return bool(self.stabiliser.is_finite)

@@ -39,6 +39,9 @@ ZOO = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in avai
 @pytest.mark.parametrize("name", ZOO)
 def test_prediction_agrees_with_measurement(name: str) -> None:
     info = model_info(name)
+    # a seeded initialisation: with 2 channels some draws leave every ReLU dead, and an
+    # all-zero output shows no error at any size
+    torch.manual_seed(0)
     model = get_model(name, size_check=None, **_small(name)).eval().double()
     for n, exact in _sizes(name):
         hint = (1, info.in_channels, n, n)
