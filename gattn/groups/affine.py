@@ -172,8 +172,18 @@ class SemidirectProduct(MatrixGroup):
 
     def haar_weights(self, grid: Tensor) -> Tensor:
         r"""Lebesgue measure on the (unit-spaced) translations times the stabiliser's Haar
-        weights, divided by :math:`|\det A(h)|`."""
-        return self.stabiliser_weights(self.split(grid)[1])
+        weights, divided by :math:`|\det A(h)|`, for a product grid such as :meth:`grid`'s
+        (every translation with the same stabiliser samples).
+
+        A continuous stabiliser's weights are those of its ``N_H`` samples (e.g. :math:`1/N_H`
+        on SO(2)); they are computed on the whole grid, whose ``N_t N_H`` points would make
+        them :math:`1/(N_t N_H)`, so they are multiplied by the number :math:`N_t` of distinct
+        translations."""
+        x, h = self.split(grid)
+        w = self.stabiliser_weights(h)
+        if not self.stabiliser.is_finite and x.shape[0]:
+            w = w * torch.unique(x.reshape(x.shape[0], -1), dim=0).shape[0]
+        return w
 
     def features(self, g: Tensor) -> Tensor:
         x, h = self.split(g)

@@ -143,3 +143,18 @@ def test_unknown_non_compact_stabiliser_is_skipped() -> None:
     rep = check_group_axioms(SemidirectProduct(MyScaling()))
     assert "haar_left_invariance" not in rep.errors
     assert any("no quadrature known" in s for s in rep.skipped)
+
+
+def test_affine_weights_are_unit_cells_times_the_stabiliser_weights():
+    """On the product grid box x H.grid(n) each point weighs (unit cell) x (the stabiliser's
+    own weight of one of its n samples): 1/8 for SO(2) with 8 samples, not 1/(9 * 8)."""
+    from gattn.groups import SE2, Sim2
+
+    grid = SE2().grid(8, radius=1)  # 9 translations x 8 rotations
+    w = SE2().haar_weights(grid)
+    assert torch.allclose(w, torch.full((72,), 1 / 8, dtype=w.dtype))
+    sim = Sim2()
+    grid = sim.grid(6, radius=1)  # 9 translations x (2 rotations x 3 scales)
+    h = sim.split(grid)[1][:6]
+    expected = sim.stabiliser.haar_weights(h) / sim.stabiliser.det(h).abs()
+    assert torch.allclose(sim.haar_weights(grid), expected.repeat(9).to(torch.float64))
