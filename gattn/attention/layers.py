@@ -55,6 +55,7 @@ from ..nn.checks import check_input, check_kernel_fits, check_matches_parameters
 from ..nn.conv import GroupConv, LiftingConv
 from ..nn.fields import FieldConfig
 from ..nn.samples import HSamples
+from ..ops.fused import check_backend, use_backend
 from .base import AttentionOperator, LayerConvolution
 from .build import build_attention
 
@@ -81,8 +82,11 @@ class _AttentiveBase(nn.Module):
         samples: HSamples | int | Tensor | None = None,
         kernel: str = "auto",
         field: FieldConfig | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        #: how the lean kernels run: "auto", "eager" or "compiled" (gattn.ops.fused)
+        self.backend = check_backend(backend)
         check_int("stride", stride)
         check_int("padding", padding, 0)
         conv_cls = LiftingConv if self.lifting else GroupConv
@@ -165,14 +169,16 @@ class _AttentiveBase(nn.Module):
         self._check(x)
         if self.attention is None:
             return self.conv._conv(x if self.lifting else x.flatten(1, 2))
-        return self.attention.layer_output(x, self.layer_convolution(), self.residual)
+        with use_backend(self.backend):
+            return self.attention.layer_output(x, self.layer_convolution(), self.residual)
 
     def extra_repr(self) -> str:
         dil = (
             f", attention_dilation={self.attention_dilation}" if self.attention_dilation > 1 else ""
         )
         kernel = "" if self.kernel == "pixel" else f", kernel={self.kernel!r}"
-        return f"attention={self.attention_mode!r}, residual={self.residual}{dil}{kernel}"
+        backend = "" if self.backend == "auto" else f", backend={self.backend!r}"
+        return f"attention={self.attention_mode!r}, residual={self.residual}{dil}{kernel}{backend}"
 
 
 class AttentiveLiftingConv(_AttentiveBase):
@@ -212,6 +218,10 @@ class AttentiveLiftingConv(_AttentiveBase):
             :math:`\mathrm{features}(h^{-1}\tilde h)` (docs/continuous.md).
         field: the :class:`~gattn.nn.FieldConfig` of the convolution's and the operators'
             fields.
+        backend: how the lean full / spatial attention kernels run (d = 2): ``"auto"`` (the
+            measured rule per device, :data:`gattn.ops.fused.AUTO_RULE`), ``"eager"`` or
+            ``"compiled"`` (``torch.compile``; falls back to eager with a warning if compiling
+            fails). Other modes are unaffected (docs/attention.md, "Backends").
 
     Attributes:
         in_layout: ``Image(d, C_in)``. out_layout: ``GroupSignal(H, d, C_out, samples=)``.
@@ -222,8 +232,10 @@ class AttentiveLiftingConv(_AttentiveBase):
             unknown ``attention``, ``attention_dilation != 1`` with a mode other than
             ``"input"`` / ``"codomain"``, an operator instance built for another ``d`` or on
             other samples; a continuous :math:`H` without ``samples``; samples of another
-            group; ``kernel="pixel"`` with ``samples`` or a continuous :math:`H`.
-        TypeError: ``residual`` neither a bool nor ``None``; ``field`` not a FieldConfig.
+            group; ``kernel="pixel"`` with ``samples`` or a continuous :math:`H`; ``backend``
+            not one of ``"auto"``, ``"eager"``, ``"compiled"``.
+        TypeError: ``residual`` neither a bool nor ``None``; ``field`` not a FieldConfig;
+            ``backend`` not a string.
 
     Shapes:
         ``x: (B, C_in, *spatial) -> (B, C_out, |H|, *spatial')``.

@@ -78,13 +78,18 @@ def attentive_group_conv(
     size=28,
     kernel=3,
     checkpoint=False,
+    backend="auto",
 ):
     """``AttentiveGroupConv`` with the given attention (``checkpoint``: the full attention
-    recomputes its maxima in the backward pass instead of saving them)."""
+    recomputes its maxima in the backward pass instead of saving them; ``backend``: of the lean
+    kernels, docs/attention.md — compiling happens in the untimed first step, whose memory
+    probe then includes the compiler's own memory: an upper bound)."""
     from ..attention import AttentiveGroupConv, FactorisedAttention
 
     g = _group(group)
-    m = AttentiveGroupConv(g, cin, cout, kernel, bias=False, attention=attention).to(device)
+    m = AttentiveGroupConv(
+        g, cin, cout, kernel, bias=False, attention=attention, backend=backend
+    ).to(device)
     if checkpoint:
         if not isinstance(m.attention, FactorisedAttention):
             raise ValueError(f"checkpoint applies to the full attention only, got {attention!r}")
@@ -208,11 +213,17 @@ def gsa_training(device, group="p4", batch=8, implementation="lean"):
     return step, {"params": sum(p.numel() for p in model.parameters()), "images": batch}
 
 
-def model_training(device, model="p4cnn", batch=128, size=28, channels=1):
-    """One optimiser step of a zoo model; ``extra['images']`` = batch for throughput."""
+def model_training(device, model="p4cnn", batch=128, size=28, channels=1, backend="auto"):
+    """One optimiser step of a zoo model; ``extra['images']`` = batch for throughput
+    (``backend``: set on every attentive layer, as :func:`attentive_group_conv`)."""
+    from ..attention.layers import AttentiveGroupConv, AttentiveLiftingConv
     from ..models import get_model
+    from ..ops.fused import check_backend
 
     m = get_model(model).to(device).train()
+    for mod in m.modules():
+        if isinstance(mod, (AttentiveGroupConv, AttentiveLiftingConv)):
+            mod.backend = check_backend(backend)
     opt = torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-4)
     x = torch.randn(batch, channels, size, size, device=device)
     y = torch.randint(10, (batch,), device=device)

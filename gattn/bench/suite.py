@@ -78,6 +78,28 @@ def default_suite(quick: bool = False) -> list[Comparison]:
             {"time": 3.0, "memory": 2.0},
         )
     )
+    for backend in ("eager", "compiled"):  # issue 17: the CPU targets, per backend
+        rows.append(
+            Comparison(
+                f"fused: attentive GroupConv (full, backend={backend}) vs plain",
+                (
+                    "attentive_group_conv",
+                    {"attention": "full", "group": "p4", "backend": backend, **layer},
+                ),
+                plain,
+                {"time": 6.0, "memory": 2.0},
+                section="fused",
+            )
+        )
+    rows.append(
+        Comparison(
+            "fused: attentive GroupConv (input) vs plain",
+            ("attentive_group_conv", {"attention": "input", "group": "p4", **layer}),
+            plain,
+            {"time": 1.2, "memory": 1.2},
+            section="fused",
+        )
+    )
     rows.append(
         Comparison(
             "field-kernel GroupConv on SE2() (8 samples) vs plain p8 GroupConv",
@@ -118,6 +140,16 @@ def default_suite(quick: bool = False) -> list[Comparison]:
                 ("model_training", {"model": model, "batch": batch if "gsa" not in model else 8}),
                 ("model_training", {"model": "p4cnn", "batch": batch if "gsa" not in model else 8}),
                 section="models",
+            )
+        )
+    for backend in ("eager", "compiled"):
+        rows.append(
+            Comparison(
+                f"fused: training step a-p4cnn (backend={backend}) vs p4cnn",
+                ("model_training", {"model": "a-p4cnn", "batch": batch, "backend": backend}),
+                ("model_training", {"model": "p4cnn", "batch": batch}),
+                {"time": 6.0},
+                section="fused",
             )
         )
     small = dict(layer, batch=8)

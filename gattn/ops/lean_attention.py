@@ -21,6 +21,11 @@ K_{c,h,\tilde c,\tilde h}(y)` without ever holding all of them:
   backward pass recomputes the logits and, per chunk, the patches — never the partial
   responses of the whole batch.
 
+With the ``"compiled"`` backend (:mod:`gattn.ops.fused`, selected by
+:func:`gattn.ops.fused.use_backend`) the chunks of :func:`spatially_attended_responses` run
+through ``torch.compile`` kernels instead (:mod:`gattn.ops.fused.compiled`); this eager path is
+their reference and their fallback.
+
 Patches come from the shared :func:`gattn.ops.im2col.im2col` (its adjoint
 :func:`~gattn.ops.im2col.col2im` in the backward passes). See docs/attention.md.
 """
@@ -32,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .depthwise import depthwise_same, depthwise_same_backward
+from .fused import current_backend, resolve_backend
 from .im2col import col2im, im2col, output_size
 
 __all__ = [
@@ -280,10 +286,15 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
     @torch.no_grad()
     def forward(ctx, x, w, kernels, stride, padding, save_statistics):
         geo = _Geometry(x, w, stride, padding)
+        compiled = resolve_backend(current_backend(), x.device) == "compiled"
         xp = F.pad(x, (padding,) * 4)
-        s, m, arg = _sum_max(geo, xp, w)
+        s, m, arg = _sum_max(geo, xp, w, compiled)
         out = x.new_empty(geo.b, geo.oy, geo.ox, geo.o)
         for b0, b1 in geo.chunks(maps=True):
+            if compiled:
+                attend = _compiled("attend_chunk")
+                out[b0:b1] = attend(s[b0:b1], m[b0:b1], kernels, geo.ci, geo.oy, geo.ox)
+                continue
             _, logits = _attention_logits(s[b0:b1], m[b0:b1], kernels, geo)
             attended = torch.sigmoid(logits) * _channels_last(s[b0:b1], geo)
             out[b0:b1] = attended.reshape(b1 - b0, geo.oy, geo.ox, geo.t, geo.o).sum(dim=3)
@@ -291,7 +302,7 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
             ctx.save_for_backward(x, w, kernels, s, m, arg)
         else:  # recomputed in the backward pass
             ctx.save_for_backward(x, w, kernels)
-        ctx.geo = geo
+        ctx.geo, ctx.compiled = geo, compiled
         return out
 
     @staticmethod
@@ -306,11 +317,19 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
         weight = kernels.reshape(2 * g, 1, kk, kk)
         xp = F.pad(x, (geo.padding,) * 4)
         # S, M and the arg-max: saved, or recomputed; the logits are recomputed
-        s, m, arg = saved if saved else _sum_max(geo, xp, w)
+        s, m, arg = saved if saved else _sum_max(geo, xp, w, ctx.compiled)
         g_s, g_m = torch.empty_like(s), torch.empty_like(m)
         g_kernels = torch.zeros_like(weight) if need_k else None
         for b0, b1 in geo.chunks(maps=True):
             bc = b1 - b0
+            if ctx.compiled:
+                grads = _compiled("attend_chunk_backward")(
+                    s[b0:b1], m[b0:b1], kernels, g_out[b0:b1], ci, oy, ox
+                )
+                g_s[b0:b1], g_m[b0:b1] = grads[:2]
+                if need_k:
+                    g_kernels += grads[2]
+                continue
             stats, logits = _attention_logits(s[b0:b1], m[b0:b1], kernels, geo)
             sc = _channels_last(s[b0:b1], geo)
             alpha = torch.sigmoid(logits)
@@ -344,15 +363,28 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
         return _crop(gx, geo), gw, g_kernels, None, None, None
 
 
-def _sum_max(geo: _Geometry, xp: Tensor, w: Tensor):
+def _compiled(name: str):
+    """The ``torch.compile`` chunk kernel ``name`` (:mod:`gattn.ops.fused.compiled`)."""
+    from .fused.compiled import COMPILED  # lazy: torch.compile machinery only when used
+
+    return COMPILED[name]
+
+
+def _sum_max(geo: _Geometry, xp: Tensor, w: Tensor, compiled: bool = False):
     """``S`` and ``M`` with its ``uint8`` arg-max over input channels, each ``(B, T, O, L)``,
-    streamed over batch chunks of partial responses."""
+    streamed over batch chunks of partial responses (``compiled``: through the fused
+    ``torch.compile`` kernel)."""
     shape = (geo.b, geo.t, geo.o, geo.oy * geo.ox)
     # preallocated: small per-chunk results kept alive between the chunks' large temporaries
     # would fragment the heap (the resident set then grows chunk by chunk)
     s, m = xp.new_empty(shape), xp.new_empty(shape)
     arg = xp.new_empty(shape, dtype=torch.uint8)
     for b0, b1 in geo.chunks():
+        if compiled:
+            fused = _compiled("sum_max_chunk")
+            args = (xp[b0:b1], w[b0:b1], geo.k, geo.oy, geo.ox, geo.stride)
+            s[b0:b1], m[b0:b1], arg[b0:b1] = fused(*args)
+            continue
         u = geo.patches(xp[b0:b1])
         s[b0:b1] = _summed(u, w[b0:b1])
         m[b0:b1], arg[b0:b1] = _max_first(torch.matmul(w[b0:b1], u), dim=2)
