@@ -62,6 +62,11 @@ Implementation (lean, no per-position work for :math:`\rho`):
 * ``chunk_size``: samples per chunk (local default: logits of at most :math:`2^{22}` entries
   per chunk); ``checkpoint=True`` keeps no probabilities either (local: recomputed in the
   backward pass; global: ``torch.utils.checkpoint`` per chunk).
+* ``attention_backend``: local attention can also run through
+  ``torch.nn.attention.flex_attention`` (:mod:`gattn.ops.flex`: a ``score_mod`` adds
+  :math:`\langle q, \rho\rangle`, a block mask keeps the window); ``"auto"`` picks the fused
+  path on CPU (faster there, and flex has no CPU backward pass) and flex on CUDA
+  (docs/self_attention.md).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from ..groups import GroupSignal, Image, finite_tables, stabiliser_of
 from ..groups.validation import check_int
+from ..ops.flex import check_backend, flex_local_attention, select_backend
 from ..ops.local_attention import local_attention
 from .checks import check_input, check_matches_parameters, spatial_names
 from .positional import (
@@ -124,9 +130,16 @@ class _GroupAttentionBase(nn.Module):
         device=None,
         dtype=None,
         samples: HSamples | int | Tensor | None = None,
+        attention_backend: str = "auto",
     ) -> None:
         super().__init__()
         name = self.layer_name
+        check_backend(attention_backend, f"{name}: attention_backend")
+        if attention_backend == "flex" and patch_size is None:
+            raise ValueError(
+                f"{name}: attention_backend='flex' is for local attention (an odd patch_size); "
+                f"global attention (patch_size=None) has one path: use 'auto' or 'fused'"
+            )
         stab = stabiliser_of(group, dims=(1, 2, 3))
         if samples is None and not stab.is_finite:
             raise ValueError(
@@ -171,6 +184,8 @@ class _GroupAttentionBase(nn.Module):
         self.patch_size = patch_size
         self.chunk_size = chunk_size
         self.checkpoint = checkpoint
+        #: local-attention backend: ``"auto"``, ``"fused"`` or ``"flex"`` (gattn.ops.flex)
+        self.attention_backend = attention_backend
         sm = self.samples
         self.in_layout = (
             GroupSignal(stab, dims, in_channels, samples=sm)
@@ -280,7 +295,10 @@ class _GroupAttentionBase(nn.Module):
         ``(B, M, N, |H|, d)``."""
         q = q * (1.0 / math.sqrt(self.head_dim))
         rho = self.positional_table(*shape)
-        if self.patch_size is not None:  # fused: chunking and recomputation built in
+        if self.patch_size is not None:
+            if select_backend(self.attention_backend, q) == "flex":
+                return flex_local_attention(q, k, v, rho, self.patch_size)
+            # fused: chunking and recomputation built in
             return local_attention(q, k, v, rho, self.patch_size, self.chunk_size, self.checkpoint)
         batch = q.shape[0]
         step = self.chunk_size or batch
@@ -315,6 +333,11 @@ class _GroupAttentionBase(nn.Module):
             f"group={getattr(self.group, 'name', self.group)!r}, in_channels={self.in_channels}, "
             f"out_channels={self.out_channels}, heads={self.heads}, patch_size={self.patch_size}"
             f", chunk_size={self.chunk_size}, checkpoint={self.checkpoint}"
+            + (
+                f", attention_backend={self.attention_backend!r}"
+                if self.attention_backend != "auto"
+                else ""
+            )
         )
 
 
@@ -360,6 +383,12 @@ class LiftingSelfAttention(_GroupAttentionBase):
             every forward (Monte-Carlo redraws are seen). The softmax over key samples counts
             each sample once (the Haar quadrature for the uniform weights of SO(2), O(2) and
             Monte-Carlo samples; docs/continuous.md).
+        attention_backend: how local attention runs: ``"fused"`` (the chunked
+            :class:`~gattn.ops.local_attention.LocalAttention` with its explicit backward pass),
+            ``"flex"`` (``torch.nn.attention.flex_attention`` with a ``score_mod`` for the
+            positional bias and a block mask for the window, :mod:`gattn.ops.flex`; no
+            chunking or recomputation; on CPU forward only) or ``"auto"``: the faster correct
+            one per device (:func:`gattn.ops.flex.select_backend`; docs/self_attention.md).
 
     Shapes:
         input ``(B, C_in, *spatial)``; output ``(B, C_out, |H|, *spatial)``, ``spatial`` =
@@ -371,7 +400,9 @@ class LiftingSelfAttention(_GroupAttentionBase):
         TypeError: ``group`` is not an affine or matrix group; ``samples`` of a wrong type;
             (at call time) an input that is not a tensor or does not match the parameters'
             dtype / device.
-        ValueError: invalid arguments, an infinite stabiliser without ``samples``, samples of
+        ValueError: invalid arguments (``attention_backend`` not one of ``"auto"``,
+            ``"fused"``, ``"flex"``, or ``"flex"`` with global attention), an infinite
+            stabiliser without ``samples``, samples of
             another group, a stabiliser acting on :math:`\mathbb{R}^n`, :math:`n > 3`; (at
             call time) wrong input dimensions / channels or a patch larger than the signal.
     """
@@ -408,8 +439,8 @@ class GroupSelfAttention(_GroupAttentionBase):
 
     The constructor arguments (``group``, ``in_channels``, ``out_channels``, ``heads``,
     ``patch_size``, ``pos_hidden``, ``chunk_size``, ``checkpoint``, ``device``, ``dtype``,
-    ``samples``) are those of :class:`LiftingSelfAttention`; with ``samples`` the element
-    :math:`h_i^{-1}\hat h_j` is the interface's product of the samples.
+    ``samples``, ``attention_backend``) are those of :class:`LiftingSelfAttention`; with
+    ``samples`` the element :math:`h_i^{-1}\hat h_j` is the interface's product of the samples.
 
     Shapes:
         input ``(B, C_in, |H|, *spatial)``; output ``(B, C_out, |H|, *spatial)``. Layouts:

@@ -8,10 +8,13 @@ Small modules that know nothing of layers and import nothing of gattn but
   adjoint) in 1, 2 or 3 spatial dimensions;
 * :mod:`gattn.ops.depthwise` — depthwise "same" correlation and its backward pass, channels last;
 * :mod:`gattn.ops.lean_attention` — the lean (non-materialising) full attentive convolution;
-* :mod:`gattn.ops.local_attention` — fused local self-attention.
+* :mod:`gattn.ops.local_attention` — fused local self-attention;
+* :mod:`gattn.ops.flex` — the same local self-attention through ``flex_attention`` and the
+  backend choice of the self-attention layers.
 """
 
 from .depthwise import depthwise_same, depthwise_same_backward
+from .flex import flex_local_attention, select_backend
 from .im2col import col2im, im2col, output_size, patch_view
 from .lean_attention import (
     batch_chunk,
@@ -38,4 +41,6 @@ __all__ = [
     "response_statistics",
     "LocalAttention",
     "local_attention",
+    "flex_local_attention",
+    "select_backend",
 ]
