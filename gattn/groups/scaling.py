@@ -77,7 +77,29 @@ def _midpoints(lo: float, hi: float, n: int) -> Tensor:
     return lo + (torch.arange(n, dtype=torch.float64) + 0.5) * step
 
 
-class ScalingGroup(MatrixGroup):
+class _TruncatedScales(MatrixGroup):
+    """What both scaling stabilisers share: a truncated range of log-scales (``scale_range``),
+    non-compactness and finite float elements."""
+
+    scale_range: tuple[float, float]
+
+    @property
+    def log_range(self) -> tuple[float, float]:
+        """``(log s_min, log s_max)``: the range of log-scales covered by the quadrature."""
+        return math.log(self.scale_range[0]), math.log(self.scale_range[1])
+
+    @property
+    def is_compact(self) -> bool:
+        return False
+
+    def validate(self, g: Tensor, name: str = "g") -> Tensor:
+        """Check shape, float dtype and finiteness; raise ``TypeError`` / ``ValueError``."""
+        super().validate(g, name)
+        _check_finite(self, g, name)
+        return g
+
+
+class ScalingGroup(_TruncatedScales):
     r"""The scaling group :math:`\mathbb{R}^+` acting on :math:`\mathbb{R}^d` by
     :math:`A(t) = e^t I`; elements are log-scales ``t`` ``(*batch,)``.
 
@@ -107,21 +129,6 @@ class ScalingGroup(MatrixGroup):
         self.scale_range = check_scale_range(scale_range)
         self.action_dim = self.dims
         self.name = "R+"
-
-    @property
-    def log_range(self) -> tuple[float, float]:
-        """``(log s_min, log s_max)``: the range of log-scales covered by the quadrature."""
-        return math.log(self.scale_range[0]), math.log(self.scale_range[1])
-
-    @property
-    def is_compact(self) -> bool:
-        return False
-
-    def validate(self, g: Tensor, name: str = "g") -> Tensor:
-        """Check shape, float dtype and finiteness; raise ``TypeError`` / ``ValueError``."""
-        super().validate(g, name)
-        _check_finite(self, g, name)
-        return g
 
     def identity(self, batch_shape=(), device=None, dtype=None) -> Tensor:
         return torch.zeros(tuple(batch_shape), device=device, dtype=_default_dtype(dtype))
@@ -183,7 +190,7 @@ class ScalingGroup(MatrixGroup):
         return g.unsqueeze(-1)
 
 
-class RotationScaling(MatrixGroup):
+class RotationScaling(_TruncatedScales):
     r""":math:`SO(2) \times \mathbb{R}^+` acting on the plane by :math:`A = e^t R(\theta)`;
     elements ``(*batch, 2)`` = :math:`(\theta, t)`, :math:`\theta \in [-\pi, \pi)` wrapped.
 
@@ -210,21 +217,6 @@ class RotationScaling(MatrixGroup):
     def __init__(self, scale_range: tuple[float, float] = (1.0, 2.0), scales: int = 3):
         self.scale_range = check_scale_range(scale_range)
         self.scales = check_int("scales", scales)
-
-    @property
-    def log_range(self) -> tuple[float, float]:
-        """``(log s_min, log s_max)``."""
-        return math.log(self.scale_range[0]), math.log(self.scale_range[1])
-
-    @property
-    def is_compact(self) -> bool:
-        return False
-
-    def validate(self, g: Tensor, name: str = "g") -> Tensor:
-        """Check shape, float dtype and finiteness; raise ``TypeError`` / ``ValueError``."""
-        super().validate(g, name)
-        _check_finite(self, g, name)
-        return g
 
     def identity(self, batch_shape=(), device=None, dtype=None) -> Tensor:
         return torch.zeros(*batch_shape, 2, device=device, dtype=_default_dtype(dtype))

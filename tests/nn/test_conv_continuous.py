@@ -30,12 +30,7 @@ from gattn.nn import (
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")  # tests/conftest.py
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
