@@ -204,9 +204,7 @@ def relative_samples(group: Group, samples: Tensor, other: Tensor | None = None)
     )
 
 
-def relative_sample_features(
-    group: Group, samples: Tensor, other: Tensor | None = None
-) -> Tensor:
+def relative_sample_features(group: Group, samples: Tensor, other: Tensor | None = None) -> Tensor:
     r""":math:`\mathrm{features}(h_i^{-1} \tilde h_j)` (:func:`relative_samples`), the smooth
     input of the fields that replace a finite :math:`H`'s relative table: ``(N, M, F)``
     float64."""
