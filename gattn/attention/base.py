@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -165,9 +166,13 @@ class LayerConvolution:
 
     def plain(self, x: Tensor) -> Tensor:
         """The convolution without bias: ``(B, C_out, |H|, *spatial')``."""
-        y = _CONV[self.dims](
-            x.flatten(1, 2) if not self.lifting else x, self.bank, None, self.stride, self.padding
-        )
+        x = x.flatten(1, 2) if not self.lifting else x
+        if self.dims == 2 and x.device.type == "cpu" and x.dtype == torch.float32:
+            # oneDNN's CPU convolution and its gradients are faster on channels-last maps
+            # (docs/benchmarks.md, "Eager path, profiled and optimised"); the result keeps
+            # channels-last strides (same shape and values)
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = _CONV[self.dims](x, self.bank, None, self.stride, self.padding)
         return y.reshape(y.shape[0], self.out_channels, self.order, *y.shape[2:])
 
     def add_bias(self, y: Tensor) -> Tensor:

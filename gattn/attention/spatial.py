@@ -95,6 +95,53 @@ def _kernel_bank(
     return bank, None
 
 
+class _SameConv2d(torch.autograd.Function):
+    """``conv2d`` with size-preserving padding whose input gradient is computed as the forward
+    correlation of the output gradient with the flipped, transposed kernel (for the small
+    ``2 |H| -> |H|`` 7x7 correlations of the signal spatial attention, oneDNN's input gradient
+    is slower on the CPU than this forward correlation; measured in docs/benchmarks.md, "Eager
+    path, profiled and optimised"). Twice differentiable: the backward pass is written
+    in differentiable operations."""
+
+    @staticmethod
+    def forward(ctx, x, weight, padding, dilation):
+        ctx.save_for_backward(x, weight)
+        ctx.padding, ctx.dilation = padding, dilation
+        return F.conv2d(x, weight, padding=padding, dilation=dilation)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        p, d = ctx.padding, ctx.dilation
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            flipped = weight.flip(-1, -2).transpose(0, 1)
+            gx = F.conv2d(grad, flipped, padding=p, dilation=d)
+        if ctx.needs_input_grad[1]:
+            gw = torch.ops.aten.convolution_backward(
+                grad,
+                x,
+                weight,
+                None,
+                [1, 1],
+                [p, p],
+                [d, d],
+                False,
+                [0, 0],
+                1,
+                [False, True, False],
+            )[1]
+        return gx, gw, None, None
+
+
+def _same_conv(x: Tensor, weight: Tensor, padding: int, dilation: int, conv) -> Tensor:
+    """``conv(x, weight)`` with size-preserving ``padding`` (odd kernels): through
+    :class:`_SameConv2d` for 2-D maps on the CPU, else ``conv`` itself."""
+    if x.dim() == 4 and x.device.type == "cpu" and 2 * padding == dilation * (weight.shape[-1] - 1):
+        return _SameConv2d.apply(x, weight, padding, dilation)
+    return conv(x, weight, padding=padding, dilation=dilation)
+
+
 def channel_statistics(x: Tensor, dim: int) -> Tensor:
     """``(mean, max)`` over ``dim``, stacked in place of ``dim`` (size 2)."""
     return torch.stack([x.mean(dim=dim), x.amax(dim=dim)], dim=dim)
@@ -300,7 +347,7 @@ class SignalSpatialAttention(SignalAttention):
         else:
             b, _, n = x.shape[:3]
             stats = channel_statistics(x, dim=1).reshape(b, 2 * n, *x.shape[3:])
-        return self._conv(stats, bank, padding=self.padding, dilation=self.dilation)
+        return _same_conv(stats, bank, self.padding, self.dilation, self._conv)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.lifting:
@@ -308,7 +355,7 @@ class SignalSpatialAttention(SignalAttention):
                 # mean over h of the lifted logits = correlation with the H-averaged kernel
                 bank = self.kernel_bank().mean(dim=0, keepdim=True)
                 stats = channel_statistics(x, dim=1)
-                pooled = self._conv(stats, bank, padding=self.padding, dilation=self.dilation)
+                pooled = _same_conv(stats, bank, self.padding, self.dilation, self._conv)
             else:
                 pooled = self.logits(x).amax(dim=1, keepdim=True)
             return torch.sigmoid(pooled)  # (B, 1, *spatial)

@@ -8,7 +8,12 @@ Spatial attention convolves many small statistic maps, each with its own ``k x k
 zero padded so that :math:`y` has the size of :math:`s`. oneDNN's depthwise kernels (CPU,
 float32) are several times faster on channels-last maps than on ``NCHW`` ones (measured in
 docs/benchmarks.md), so the lean attention (:mod:`gattn.ops.lean_attention`) produces its
-statistics channels last and these helpers keep them so.
+statistics channels last and these helpers keep them so. oneDNN's depthwise weight gradient
+runs far below the throughput of its forward pass on the CPU; there
+:func:`depthwise_same_backward` computes it instead as a depthwise correlation of the padded
+maps with the output gradients as ``Y x X`` kernels, in small batch chunks
+(:func:`depthwise_weight_grad`; measured in docs/benchmarks.md, "Eager path, profiled and
+optimised").
 """
 
 from __future__ import annotations
@@ -17,7 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["depthwise_same", "depthwise_same_backward"]
+__all__ = [
+    "WEIGHT_GRAD_CHUNK",
+    "depthwise_same",
+    "depthwise_same_backward",
+    "depthwise_weight_grad",
+]
 
 
 def _layout(x: Tensor) -> Tensor:
@@ -55,6 +65,63 @@ def depthwise_same(s: Tensor, weight: Tensor) -> Tensor:
     return _CONV[d](s, weight, padding=k // 2, groups=s.shape[1])
 
 
+#: samples per call of the CPU weight gradient of :func:`depthwise_weight_grad` (small chunks
+#: keep the padded maps and the gradient kernels in cache; docs/benchmarks.md)
+WEIGHT_GRAD_CHUNK = 8
+
+
+def depthwise_weight_grad(grad: Tensor, s: Tensor, k: int) -> Tensor:
+    r"""The weight gradient of :func:`depthwise_same` (2-D),
+    :math:`\partial w_c(q) = \sum_{b, x} g_{b,c}(x)\, s_{b,c}(x + q - \lfloor k/2 \rfloor)`.
+
+    On the CPU: per chunk of :data:`WEIGHT_GRAD_CHUNK` samples one depthwise correlation of the
+    zero-padded maps (one channel per (sample, map)) with the gradients as ``Y x X`` kernels,
+    summed over the chunk's samples. Elsewhere: the convolution backward of the library.
+
+    Args:
+        grad: ``(B, C, Y, X)``; s: ``(B, C, Y, X)``; k: the odd kernel size.
+
+    Returns:
+        ``(C, 1, k, k)``.
+
+    Raises:
+        ValueError: ``grad`` and ``s`` not of one ``(B, C, Y, X)`` shape, or ``k`` not a
+            positive odd integer.
+    """
+    if s.dim() != 4 or grad.shape != s.shape:
+        raise ValueError(
+            f"depthwise_weight_grad: grad and s must both be (B, C, Y, X), got grad "
+            f"{tuple(grad.shape)} and s {tuple(s.shape)}"
+        )
+    if not isinstance(k, int) or k < 1 or k % 2 == 0:
+        raise ValueError(f"depthwise_weight_grad: k must be a positive odd integer, got {k!r}")
+    b, c, y, x = s.shape
+    p = k // 2
+    if s.device.type != "cpu" or b == 0:
+        weight = s.new_zeros(c, 1, k, k)
+        return torch.ops.aten.convolution_backward(
+            _layout(grad),
+            _layout(s),
+            weight,
+            None,
+            [1, 1],
+            [p, p],
+            [1, 1],
+            False,
+            [0, 0],
+            c,
+            [False, True, False],
+        )[1]
+    out = s.new_zeros(c, 1, k, k)
+    for b0 in range(0, b, WEIGHT_GRAD_CHUNK):
+        bc = min(b, b0 + WEIGHT_GRAD_CHUNK) - b0
+        sp = F.pad(s[b0 : b0 + bc], (p, p, p, p)).reshape(1, bc * c, y + 2 * p, x + 2 * p)
+        g = grad[b0 : b0 + bc].reshape(bc * c, 1, y, x)
+        part = F.conv2d(sp, g, groups=bc * c).reshape(bc, c, 1, k, k)
+        out += part.sum(dim=0)
+    return out
+
+
 def depthwise_same_backward(
     grad: Tensor, s: Tensor, weight: Tensor, need_weight: bool = True
 ) -> tuple[Tensor, Tensor | None]:
@@ -68,8 +135,9 @@ def depthwise_same_backward(
     """
     k = weight.shape[-1]
     p = k // 2
-    grad_s, grad_w, _ = torch.ops.aten.convolution_backward(
-        _layout(grad),
+    grad = _layout(grad)
+    grad_s = torch.ops.aten.convolution_backward(
+        grad,
         _layout(s),
         weight,
         None,
@@ -79,6 +147,7 @@ def depthwise_same_backward(
         False,
         [0, 0],
         s.shape[1],
-        [True, need_weight, False],
-    )
+        [True, False, False],
+    )[0]
+    grad_w = depthwise_weight_grad(grad, s, k) if need_weight else None
     return grad_s, grad_w

@@ -19,7 +19,10 @@ K_{c,h,\tilde c,\tilde h}(y)` without ever holding all of them:
   chunks, in one custom autograd function. It saves :math:`S`, :math:`M` and a ``uint8``
   arg-max over input channels (or, with ``save_statistics=False``, nothing but its inputs); the
   backward pass recomputes the logits and, per chunk, the patches — never the partial
-  responses of the whole batch.
+  responses of the whole batch. The eager chunks compute the partial responses
+  positions-major, so that :math:`S` and :math:`M` come out as ``(B, Y' X', T, O)``: each map
+  chunk is a channels-last view for the depthwise correlations, with no stacking or
+  transposing copy (docs/benchmarks.md, "Eager path, profiled and optimised").
 
 With the ``"compiled"`` backend (:mod:`gattn.ops.fused`, selected by
 :func:`gattn.ops.fused.use_backend`) the chunks of :func:`spatially_attended_responses` run
@@ -185,27 +188,17 @@ def _summed(u: Tensor, w: Tensor) -> Tensor:
     return torch.matmul(ws, u.reshape(bc, t, ci * kk, -1))
 
 
-def _responses_backward(u, w, g_s, g_m, arg, need_x: bool, need_w: bool):
-    """Gradients of ``S`` (and of ``M = max_c~ P`` with arg-max ``arg``) of one chunk w.r.t. the
-    patches ``u`` and the per-sample kernels ``w``: ``(gu, gw)``."""
+def _responses_backward(u, w, g_s, need_x: bool, need_w: bool):
+    """Gradients of ``S`` of one chunk w.r.t. the patches ``u`` and the per-sample kernels
+    ``w``: ``(gu, gw)``, dense matmuls with contractions ``L`` and ``O``."""
     bc, t, ci, o, kk = w.shape
     gu = gw = None
-    if g_m is None:  # S only: dense matmuls with contractions L and O
-        u2 = u.reshape(bc, t, ci * kk, -1)
-        if need_w:
-            gw = torch.matmul(g_s, u2.transpose(-1, -2)).reshape(bc, t, o, ci, kk).transpose(2, 3)
-        if need_x:
-            ws = w.transpose(2, 3).reshape(bc, t, o, ci * kk)
-            gu = torch.matmul(ws.transpose(-1, -2), g_s).reshape(bc, t, ci, kk, -1)
-        return gu, gw
-    # gradient of every partial response (bc, T, C_in, O, L): dS/dP = 1 for each input channel,
-    # plus dM at the arg-max channel
-    grad = g_s.unsqueeze(2).expand(bc, t, ci, *g_s.shape[-2:]).contiguous()
-    grad.scatter_add_(2, arg.unsqueeze(2).long(), g_m.unsqueeze(2))
+    u2 = u.reshape(bc, t, ci * kk, -1)
     if need_w:
-        gw = torch.matmul(grad, u.transpose(-1, -2))
+        gw = torch.matmul(g_s, u2.transpose(-1, -2)).reshape(bc, t, o, ci, kk).transpose(2, 3)
     if need_x:
-        gu = torch.matmul(w.transpose(-1, -2), grad)
+        ws = w.transpose(2, 3).reshape(bc, t, o, ci * kk)
+        gu = torch.matmul(ws.transpose(-1, -2), g_s).reshape(bc, t, ci, kk, -1)
     return gu, gw
 
 
@@ -234,7 +227,7 @@ class _SummedResponses(torch.autograd.Function):
         gw = torch.empty_like(w) if need_w else None
         for b0, b1 in geo.chunks():
             gu, gwc = _responses_backward(
-                geo.patches(xp[b0:b1]), w[b0:b1], g_s[b0:b1], None, None, need_x, need_w
+                geo.patches(xp[b0:b1]), w[b0:b1], g_s[b0:b1], need_x, need_w
             )
             if need_w:
                 gw[b0:b1] = gwc
@@ -282,6 +275,8 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
     # x: (B, T, C_in, Y, X), w = alpha^C K: (B, T, C_in, O, k*k), kernels: (T O, 2, k', k')
     # -> sum_t sigma(logits) S: (B, Y', X', O). Partial responses are streamed over small batch
     # chunks (geo.chunks()); the attention maps over larger ones (geo.chunks(maps=True)).
+    # S and M are kept positions-major, (B, L, T, O): per chunk each is a channels-last view of
+    # T O statistic maps that the depthwise correlation reads as is.
     @staticmethod
     @torch.no_grad()
     def forward(ctx, x, w, kernels, stride, padding, save_statistics):
@@ -289,14 +284,16 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
         compiled = resolve_backend(current_backend(), x.device) == "compiled"
         xp = F.pad(x, (padding,) * 4)
         s, m, arg = _sum_max(geo, xp, w, compiled)
+        weights = None if compiled else _map_weights(kernels, geo.ci)
         out = x.new_empty(geo.b, geo.oy, geo.ox, geo.o)
         for b0, b1 in geo.chunks(maps=True):
             if compiled:
                 attend = _compiled("attend_chunk")
-                out[b0:b1] = attend(s[b0:b1], m[b0:b1], kernels, geo.ci, geo.oy, geo.ox)
+                sc, mc = _compiled_layout(s[b0:b1]), _compiled_layout(m[b0:b1])
+                out[b0:b1] = attend(sc, mc, kernels, geo.ci, geo.oy, geo.ox)
                 continue
-            _, logits = _attention_logits(s[b0:b1], m[b0:b1], kernels, geo)
-            attended = torch.sigmoid(logits) * _channels_last(s[b0:b1], geo)
+            maps, logits = _attention_logits(s[b0:b1], m[b0:b1], weights, geo)
+            attended = torch.sigmoid(logits) * maps[0].permute(0, 2, 3, 1)
             out[b0:b1] = attended.reshape(b1 - b0, geo.oy, geo.ox, geo.t, geo.o).sum(dim=3)
         if save_statistics:  # S, M and the arg-max
             ctx.save_for_backward(x, w, kernels, s, m, arg)
@@ -312,55 +309,69 @@ class _SpatiallyAttendedResponses(torch.autograd.Function):
         geo = ctx.geo
         t, o, ci, oy, ox = geo.t, geo.o, geo.ci, geo.oy, geo.ox
         g = t * o
-        kk = kernels.shape[-1]
         need_x, need_w, need_k = ctx.needs_input_grad[:3]
-        weight = kernels.reshape(2 * g, 1, kk, kk)
         xp = F.pad(x, (geo.padding,) * 4)
         # S, M and the arg-max: saved, or recomputed; the logits are recomputed
         s, m, arg = saved if saved else _sum_max(geo, xp, w, ctx.compiled)
+        weights = None if ctx.compiled else _map_weights(kernels, ci)
         g_s, g_m = torch.empty_like(s), torch.empty_like(m)
-        g_kernels = torch.zeros_like(weight) if need_k else None
+        g_kernels = torch.zeros_like(kernels) if need_k else None
         for b0, b1 in geo.chunks(maps=True):
             bc = b1 - b0
             if ctx.compiled:
+                sc, mc = _compiled_layout(s[b0:b1]), _compiled_layout(m[b0:b1])
                 grads = _compiled("attend_chunk_backward")(
-                    s[b0:b1], m[b0:b1], kernels, g_out[b0:b1], ci, oy, ox
+                    sc, mc, kernels, g_out[b0:b1], ci, oy, ox
                 )
-                g_s[b0:b1], g_m[b0:b1] = grads[:2]
+                g_s[b0:b1] = grads[0].permute(0, 3, 1, 2).reshape(bc, oy * ox, t, o)
+                g_m[b0:b1] = grads[1].permute(0, 3, 1, 2).reshape(bc, oy * ox, t, o)
                 if need_k:
-                    g_kernels += grads[2]
+                    g_kernels += grads[2].reshape(kernels.shape)
                 continue
-            stats, logits = _attention_logits(s[b0:b1], m[b0:b1], kernels, geo)
-            sc = _channels_last(s[b0:b1], geo)
+            maps, logits = _attention_logits(s[b0:b1], m[b0:b1], weights, geo)
             alpha = torch.sigmoid(logits)
             grad = g_out[b0:b1].unsqueeze(3).expand(bc, oy, ox, t, o).reshape(bc, oy, ox, g)
-            g_logits = grad * sc * alpha * (1 - alpha)  # (bc, Y', X', G)
-            g_logits = g_logits.unsqueeze(-1).expand(bc, oy, ox, g, 2).reshape(bc, oy, ox, 2 * g)
-            g_stats, g_k = depthwise_same_backward(
-                g_logits.permute(0, 3, 1, 2), stats, weight, need_k
-            )
-            if need_k:
-                g_kernels += g_k
-            g_stats = g_stats.permute(0, 2, 3, 1).reshape(bc, oy * ox, t, o, 2)
-            g_sc = (grad * alpha).reshape(bc, oy * ox, t, o) + g_stats[..., 0] / ci
-            # back to the layout of S and M: (bc, T, O, L)
-            g_s[b0:b1] = g_sc.permute(0, 2, 3, 1)
-            g_m[b0:b1] = g_stats[..., 1].permute(0, 2, 3, 1)
-        del s  # frees S before the second loop when it was recomputed
+            g_sc = grad * alpha  # (bc, Y', X', G)
+            # the same logit gradient for both statistics, channels last
+            g_logits = (g_sc * maps[0].permute(0, 2, 3, 1) * (1 - alpha)).permute(0, 3, 1, 2)
+            g_mean, g_w0 = depthwise_same_backward(g_logits, maps[0], weights[0], need_k)
+            g_max, g_w1 = depthwise_same_backward(g_logits, maps[1], weights[1], need_k)
+            if need_k:  # weights = (K_0 / C_in, K_1): back to (T O, 2, k', k')
+                g_kernels += torch.cat([g_w0 / ci, g_w1], dim=1)
+            g_s[b0:b1] = (g_sc + g_mean.permute(0, 2, 3, 1)).reshape(bc, oy * ox, t, o)
+            g_m[b0:b1] = g_max.permute(0, 2, 3, 1).reshape(bc, oy * ox, t, o)
+        del s, m  # frees S and M before the second loop when they were recomputed
         gx = torch.empty_like(xp) if need_x else None
         gw = torch.empty_like(w) if need_w else None
         for b0, b1 in geo.chunks():
             u = geo.patches(xp[b0:b1])
-            gu, gwc = _responses_backward(
+            gu, gwc = _attended_responses_backward(
                 u, w[b0:b1], g_s[b0:b1], g_m[b0:b1], arg[b0:b1], need_x, need_w
             )
             if need_w:
                 gw[b0:b1] = gwc
             if need_x:
                 gx[b0:b1] = geo.fold(gu, xp.shape)
-        if need_k:
-            g_kernels = g_kernels.reshape(kernels.shape)
         return _crop(gx, geo), gw, g_kernels, None, None, None
+
+
+def _attended_responses_backward(u, w, g_s, g_m, arg, need_x: bool, need_w: bool):
+    """Gradients of ``S`` and ``M = max_c~ P`` (arg-max ``arg``, ``(bc, T, L, O)``) of one
+    chunk w.r.t. the patches ``u`` and the per-sample kernels ``w``: ``(gu, gw)``; ``g_s`` and
+    ``g_m`` are positions-major ``(bc, L, T, O)``. The partial-response gradients are built
+    positions-major ``(bc, T, C_in, L, O)``; the matmuls read them transposed."""
+    bc, t, ci, o, kk = w.shape
+    g_s, g_m = g_s.transpose(1, 2), g_m.transpose(1, 2)  # (bc, T, L, O)
+    # dS/dP = 1 for each input channel, plus dM at the arg-max channel
+    grad = g_s.unsqueeze(2).expand(bc, t, ci, *g_s.shape[-2:]).contiguous()
+    grad.scatter_add_(2, arg.unsqueeze(2).long(), g_m.unsqueeze(2))
+    grad = grad.transpose(-1, -2)  # (bc, T, C_in, O, L), a view
+    gu = gw = None
+    if need_w:
+        gw = torch.matmul(grad, u.transpose(-1, -2))
+    if need_x:
+        gu = torch.matmul(w.transpose(-1, -2), grad)
+    return gu, gw
 
 
 def _compiled(name: str):
@@ -370,42 +381,55 @@ def _compiled(name: str):
     return COMPILED[name]
 
 
+def _compiled_layout(v: Tensor) -> Tensor:
+    """``(bc, L, T, O)`` -> contiguous ``(bc, T, O, L)`` (the layout of the compiled chunk
+    kernels)."""
+    return v.permute(0, 2, 3, 1).contiguous()
+
+
 def _sum_max(geo: _Geometry, xp: Tensor, w: Tensor, compiled: bool = False):
-    """``S`` and ``M`` with its ``uint8`` arg-max over input channels, each ``(B, T, O, L)``,
-    streamed over batch chunks of partial responses (``compiled``: through the fused
-    ``torch.compile`` kernel)."""
-    shape = (geo.b, geo.t, geo.o, geo.oy * geo.ox)
+    """``S`` and ``M``, each positions-major ``(B, L, T, O)``, and the ``uint8`` arg-max of
+    ``M`` over input channels ``(B, T, L, O)``, streamed over batch chunks of partial responses
+    (``compiled``: through the fused ``torch.compile`` kernel). The eager chunks compute the
+    partial responses positions-major, ``(bc, T, C_in, L, O)``, so that ``S`` and ``M`` come
+    out in the layout of the attention maps."""
     # preallocated: small per-chunk results kept alive between the chunks' large temporaries
     # would fragment the heap (the resident set then grows chunk by chunk)
-    s, m = xp.new_empty(shape), xp.new_empty(shape)
-    arg = xp.new_empty(shape, dtype=torch.uint8)
+    L = geo.oy * geo.ox
+    s, m = xp.new_empty(geo.b, L, geo.t, geo.o), xp.new_empty(geo.b, L, geo.t, geo.o)
+    arg = xp.new_empty(geo.b, geo.t, L, geo.o, dtype=torch.uint8)
     for b0, b1 in geo.chunks():
         if compiled:
             fused = _compiled("sum_max_chunk")
             args = (xp[b0:b1], w[b0:b1], geo.k, geo.oy, geo.ox, geo.stride)
-            s[b0:b1], m[b0:b1], arg[b0:b1] = fused(*args)
+            sc, mc, ac = fused(*args)
+            s[b0:b1], m[b0:b1] = sc.permute(0, 3, 1, 2), mc.permute(0, 3, 1, 2)
+            arg[b0:b1] = ac.transpose(-1, -2)
             continue
-        u = geo.patches(xp[b0:b1])
-        s[b0:b1] = _summed(u, w[b0:b1])
-        m[b0:b1], arg[b0:b1] = _max_first(torch.matmul(w[b0:b1], u), dim=2)
+        bc = b1 - b0
+        u = geo.patches(xp[b0:b1])  # (bc, T, C_in, k*k, L)
+        wc = w[b0:b1]
+        ws = wc.transpose(2, 3).reshape(bc, geo.t, geo.o, geo.ci * geo.k**2)
+        sc = torch.matmul(u.reshape(bc, geo.t, -1, L).transpose(-1, -2), ws.transpose(-1, -2))
+        mc, arg[b0:b1] = _max_first(torch.matmul(u.transpose(-1, -2), wc.transpose(-1, -2)), dim=2)
+        s[b0:b1], m[b0:b1] = sc.transpose(1, 2), mc.transpose(1, 2)
     return s, m, arg
 
 
-def _channels_last(s: Tensor, geo: _Geometry) -> Tensor:
-    """``(bc, T, O, L)`` -> ``(bc, Y', X', T O)``."""
-    return s.permute(0, 3, 1, 2).reshape(s.shape[0], geo.oy, geo.ox, geo.t * geo.o)
+def _map_weights(kernels: Tensor, ci: int) -> tuple[Tensor, Tensor]:
+    """``(T O, 2, k', k')`` -> the depthwise weights ``(T O, 1, k', k')`` of the maps of ``S``
+    (divided by ``C_in``: ``S`` itself is correlated, not ``S / C_in``) and of ``M``."""
+    return kernels[:, :1] / ci, kernels[:, 1:]
 
 
-def _attention_logits(s, m, kernels, geo: _Geometry) -> tuple[Tensor, Tensor]:
-    """``s, m: (bc, T, O, L)`` -> the stacked statistics as a channels-last ``(bc, 2G, Y', X')``
-    view and the logits ``(bc, Y', X', G)`` (``G = T O``, ordered ``(t, o)``)."""
-    bc, t, o, _ = s.shape
-    oy, ox = geo.oy, geo.ox
-    k = kernels.shape[-1]
-    stats = torch.stack([s / geo.ci, m], dim=-1)  # (bc, T, O, L, 2)
-    stats = stats.permute(0, 3, 1, 2, 4).reshape(bc, oy, ox, 2 * t * o).permute(0, 3, 1, 2)
-    logits = depthwise_same(stats, kernels.reshape(2 * t * o, 1, k, k))
-    return stats, logits.permute(0, 2, 3, 1).reshape(bc, oy, ox, t * o, 2).sum(dim=-1)
+def _attention_logits(s: Tensor, m: Tensor, weights, geo: _Geometry):
+    """``s, m: (bc, L, T, O)`` -> their maps as channels-last ``(bc, G, Y', X')`` views and
+    the logits ``(bc, Y', X', G)`` (``G = T O``, ordered ``(t, o)``)."""
+    bc = s.shape[0]
+    oy, ox, g = geo.oy, geo.ox, geo.t * geo.o
+    maps = tuple(v.reshape(bc, oy, ox, g).permute(0, 3, 1, 2) for v in (s, m))
+    logits = depthwise_same(maps[0], weights[0]) + depthwise_same(maps[1], weights[1])
+    return maps, logits.permute(0, 2, 3, 1)
 
 
 def spatially_attended_responses(
@@ -473,6 +497,7 @@ def response_statistics(
     geo = _Geometry(xt, w, stride, padding)
     s, m, _ = _sum_max(geo, F.pad(xt, (padding,) * 4), w)
     co, n = bank.shape[:2]
+    s, m = s.permute(0, 2, 3, 1), m.permute(0, 2, 3, 1)  # (B, T, O, L)
     stats = torch.stack([s / geo.ci, m], dim=3)  # (B, T, O, 2, L)
     stats = stats.reshape(geo.b, geo.t, co, n, 2, geo.oy, geo.ox)
     return stats.permute(0, 2, 3, 1, 4, 5, 6)

@@ -96,8 +96,15 @@ def use_backend(backend: str) -> Iterator[str]:
 
     Raises:
         TypeError, ValueError: as :func:`check_backend`.
+
+    While ``torch.compile`` traces a model (``torch.compiler.is_compiling()``) nothing is set:
+    the traced lean kernels run eagerly inside the compiled graph (:func:`current_backend`).
     """
-    token = _BACKEND.set(check_backend(backend))
+    check_backend(backend)
+    if torch.compiler.is_compiling():  # dynamo cannot trace ContextVar.set
+        yield backend
+        return
+    token = _BACKEND.set(backend)
     try:
         yield backend
     finally:
@@ -105,5 +112,9 @@ def use_backend(backend: str) -> Iterator[str]:
 
 
 def current_backend() -> str:
-    """The backend set by the innermost :func:`use_backend` (``"auto"`` outside any)."""
+    """The backend set by the innermost :func:`use_backend` (``"auto"`` outside any;
+    ``"eager"`` while ``torch.compile`` traces a model: its chunk kernels are then part of the
+    traced graph, not compiled on their own)."""
+    if torch.compiler.is_compiling():
+        return "eager"
     return _BACKEND.get()
