@@ -343,11 +343,7 @@ def equivariance_error(
             if el.interpolated and y.dim() in (d + 2, d + 3):
                 m = disc_mask(*y.shape[-d:], device=y.device, dtype=torch.float64)
                 diff, ref = diff * m, ref * m
-            tiny = torch.finfo(torch.float64).tiny
-            entry.mean_abs = float(diff.abs().mean())
-            entry.max_abs = float(diff.abs().max())
-            entry.relative = entry.max_abs / max(float(ref.abs().max()), tiny)
-            entry.relative_mean = entry.mean_abs / max(float(ref.abs().mean()), tiny)
+            _fill_errors(entry, diff, ref)
     return report
 
 
@@ -443,7 +439,6 @@ def _sampled(model, x, group, elements, names, reference, sample_sets) -> Equiva
     )
     kinds = {2: "invariant", d + 2: "image", d + 3: "signal"}
     group_input = x.dim() == d + 3
-    tiny = torch.finfo(torch.float64).tiny
     for g, label in els:
         info = element_info(group, g, sample_sets, [size], label)
         perms = _permutations(group, sample_sets, group.split(g)[1])
@@ -507,8 +502,21 @@ def _sampled(model, x, group, elements, names, reference, sample_sets) -> Equiva
             if not info.exact and y.dim() in (d + 2, d + 3):
                 m = disc_mask(*y.shape[-d:], device=y.device, dtype=torch.float64)
                 diff, ref = diff * m, ref * m
-            entry.mean_abs = float(diff.abs().mean())
-            entry.max_abs = float(diff.abs().max())
-            entry.relative = entry.max_abs / max(float(ref.abs().max()), tiny)
-            entry.relative_mean = entry.mean_abs / max(float(ref.abs().mean()), tiny)
+            _fill_errors(entry, diff, ref)
     return report
+
+
+def _ratio(num: float, den: float) -> float:
+    """``num / den``; a zero reference gives 0 when the difference is zero too, else ``inf``
+    (not a huge finite number from dividing by the smallest float)."""
+    if den > 0:
+        return num / den
+    return 0.0 if num == 0 else math.inf
+
+
+def _fill_errors(entry, diff: Tensor, ref: Tensor) -> None:
+    """The absolute and relative errors of one (layer, element) entry."""
+    entry.mean_abs = float(diff.abs().mean())
+    entry.max_abs = float(diff.abs().max())
+    entry.relative = _ratio(entry.max_abs, float(ref.abs().max()))
+    entry.relative_mean = _ratio(entry.mean_abs, float(ref.abs().mean()))

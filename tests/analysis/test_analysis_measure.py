@@ -138,3 +138,29 @@ def test_channels_last_and_flattened_layouts_are_compared() -> None:
     for layer in ("1", "2"):
         assert all(e.relative is not None for e in report.entries if e.layer == layer)
         assert report.max_relative(layer) <= 1e-10
+
+
+def test_zero_reference_output_gives_infinite_not_huge_relative_error():
+    """L_g F(x) = 0 while F(L_g x) != 0: the relative error is infinite (it used to be the
+    difference divided by the smallest float, about 1e306)."""
+    import math
+
+    import torch
+    from torch import nn
+
+    from gattn.analysis import OUTPUT, equivariance_error
+    from gattn.groups import p4
+
+    class LeftHalf(nn.Module):  # keeps the left half of the image: not rotation-equivariant
+        def forward(self, x):
+            out = torch.zeros_like(x)
+            out[..., : x.shape[-1] // 2] = x[..., : x.shape[-1] // 2]
+            return out
+
+    x = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
+    x[..., 5:] = 1.0  # only on the right: F(x) = 0
+    report = equivariance_error(LeftHalf(), x, p4(), layers=[OUTPUT])
+    errors = [report.get(OUTPUT, label).relative for label in report.elements]
+    assert errors[0] == 0.0  # the identity
+    assert math.inf in errors  # the half turn moves the input to the kept half
+    assert all(e == 0.0 or e == math.inf or e < 10 for e in errors)
