@@ -27,6 +27,7 @@ __all__ = [
     "depthwise_same",
     "depthwise_same_backward",
     "depthwise_weight_grad",
+    "library_backward",
 ]
 
 
@@ -98,20 +99,7 @@ def depthwise_weight_grad(grad: Tensor, s: Tensor, k: int) -> Tensor:
     b, c, y, x = s.shape
     p = k // 2
     if s.device.type != "cpu" or b == 0:
-        weight = s.new_zeros(c, 1, k, k)
-        return torch.ops.aten.convolution_backward(
-            _layout(grad),
-            _layout(s),
-            weight,
-            None,
-            [1, 1],
-            [p, p],
-            [1, 1],
-            False,
-            [0, 0],
-            c,
-            [False, True, False],
-        )[1]
+        return library_backward(_layout(grad), _layout(s), s.new_zeros(c, 1, k, k), weight=True)
     out = s.new_zeros(c, 1, k, k)
     for b0 in range(0, b, WEIGHT_GRAD_CHUNK):
         bc = min(b, b0 + WEIGHT_GRAD_CHUNK) - b0
@@ -120,6 +108,17 @@ def depthwise_weight_grad(grad: Tensor, s: Tensor, k: int) -> Tensor:
         part = F.conv2d(sp, g, groups=bc * c).reshape(bc, c, 1, k, k)
         out += part.sum(dim=0)
     return out
+
+
+def library_backward(grad: Tensor, s: Tensor, kernel: Tensor, weight: bool) -> Tensor:
+    """PyTorch's own gradient of the "same" depthwise correlation of ``s: (B, C, Y, X)`` with
+    ``kernel: (C, 1, k, k)``: w.r.t. the maps (``weight=False``) or the kernel (``True``)."""
+    p = kernel.shape[-1] // 2
+    mask = [not weight, weight, False]
+    out = torch.ops.aten.convolution_backward(
+        grad, s, kernel, None, [1, 1], [p, p], [1, 1], False, [0, 0], s.shape[1], mask
+    )
+    return out[1] if weight else out[0]
 
 
 def depthwise_same_backward(
@@ -134,20 +133,7 @@ def depthwise_same_backward(
         ``(grad_s, grad_weight)``: ``(B, C, Y, X)`` and ``(C, 1, k, k)`` (or ``None``).
     """
     k = weight.shape[-1]
-    p = k // 2
     grad = _layout(grad)
-    grad_s = torch.ops.aten.convolution_backward(
-        grad,
-        _layout(s),
-        weight,
-        None,
-        [1, 1],
-        [p, p],
-        [1, 1],
-        False,
-        [0, 0],
-        s.shape[1],
-        [True, False, False],
-    )[0]
+    grad_s = library_backward(grad, _layout(s), weight, weight=False)
     grad_w = depthwise_weight_grad(grad, s, k) if need_weight else None
     return grad_s, grad_w

@@ -19,15 +19,6 @@ from gattn.groups import (
 )
 from gattn.testing import check_group_axioms
 
-
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 GROUPS = [
     ScalingGroup(2),
     ScalingGroup(3, (0.5, 4.0)),

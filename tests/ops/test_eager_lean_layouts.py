@@ -29,21 +29,7 @@ TOL = 1e-10
 
 
 def _library_weight_grad(grad, s, k):
-    weight = s.new_zeros(s.shape[1], 1, k, k)
-    p = k // 2
-    return torch.ops.aten.convolution_backward(
-        grad,
-        s,
-        weight,
-        None,
-        [1, 1],
-        [p, p],
-        [1, 1],
-        False,
-        [0, 0],
-        s.shape[1],
-        [False, True, False],
-    )[1]
+    return depthwise.library_backward(grad, s, s.new_zeros(s.shape[1], 1, k, k), weight=True)
 
 
 @pytest.mark.parametrize("batch", [1, 8, 11, 17])
