@@ -59,6 +59,16 @@ def _slices(q: Sequence[int], out: Sequence[int], stride, dilation) -> tuple[sli
     )
 
 
+def _window(out_shape, kernel_size, stride, dilation):
+    """``(d, k, s, dl)``: the number of spatial axes and the per-axis kernel size, stride and
+    dilation, each checked (shared by :func:`patch_view`, :func:`im2col` and :func:`col2im`)."""
+    d = _dims(out_shape)
+    k = _per_axis("kernel_size", kernel_size, d, 1)
+    s = _per_axis("stride", stride, d, 1)
+    dl = _per_axis("dilation", dilation, d, 1)
+    return d, k, s, dl
+
+
 def patch_view(
     xp: Tensor,
     kernel_size: int | Sequence[int],
@@ -80,10 +90,7 @@ def patch_view(
     Raises:
         ValueError: ``d`` not in ``{1, 2, 3}`` or bad sizes.
     """
-    d = _dims(out_shape)
-    k = _per_axis("kernel_size", kernel_size, d, 1)
-    s = _per_axis("stride", stride, d, 1)
-    dl = _per_axis("dilation", dilation, d, 1)
+    d, k, s, dl = _window(out_shape, kernel_size, stride, dilation)
     lead = xp.dim() - d
     sizes = tuple(xp.shape[:lead]) + tuple(out_shape) + k
     st = xp.stride()
@@ -116,10 +123,7 @@ def im2col(
     Raises:
         ValueError: ``d`` not in ``{1, 2, 3}`` or bad sizes.
     """
-    d = _dims(out_shape)
-    k = _per_axis("kernel_size", kernel_size, d, 1)
-    s = _per_axis("stride", stride, d, 1)
-    dl = _per_axis("dilation", dilation, d, 1)
+    d, k, s, dl = _window(out_shape, kernel_size, stride, dilation)
     lead = xp.shape[: xp.dim() - d]
     # one strided slice per kernel offset, stacked: the fastest layout on the CPU
     cols = [xp[(..., *_slices(q, out_shape, s, dl))] for q in itertools.product(*map(range, k))]
@@ -148,15 +152,12 @@ def col2im(
         ValueError: ``d`` not in ``{1, 2, 3}``, bad sizes, or ``padded_shape`` of another
             dimension than ``out_shape``.
     """
-    d = _dims(out_shape)
+    d, k, s, dl = _window(out_shape, kernel_size, stride, dilation)
     if len(padded_shape) != d:
         raise ValueError(
             f"padded_shape must have {d} axes like out_shape={tuple(out_shape)}, "
             f"got padded_shape={tuple(padded_shape)}"
         )
-    k = _per_axis("kernel_size", kernel_size, d, 1)
-    s = _per_axis("stride", stride, d, 1)
-    dl = _per_axis("dilation", dilation, d, 1)
     lead = cols.shape[:-2]
     out = cols.new_zeros(*lead, *padded_shape)
     cols = cols.reshape(*lead, cols.shape[-2], *out_shape)
