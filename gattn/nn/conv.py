@@ -1,5 +1,6 @@
-r"""Lifting and group convolutions on :math:`G = \mathbb{R}^d \rtimes H`, :math:`H` finite,
-:math:`d \in \{1, 2, 3\}` (1-D signals, images, volumes; docs/layers.md).
+r"""Lifting and group convolutions on :math:`G = \mathbb{R}^d \rtimes H`, :math:`H` finite or
+continuous, :math:`d \in \{1, 2, 3\}` (1-D signals, images, volumes; docs/layers.md,
+docs/continuous.md).
 
 Group correlation (docs/maths.md), with :math:`g = (x, h)`:
 
@@ -12,9 +13,11 @@ Group correlation (docs/maths.md), with :math:`g = (x, h)`:
 and the lifting correlation is the same with :math:`f` on :math:`\mathbb{R}^d` and no sum over
 :math:`\tilde h`. Both are computed as one ``conv1d`` / ``conv2d`` / ``conv3d`` (picked by
 :math:`d`, read off the group) with the filter bank :math:`\{L_h\psi\}_h` built once per forward
-by :class:`~gattn.nn.kernels.KernelTransform`. Any finite :class:`~gattn.groups.MatrixGroup`
-works as :math:`H`: everything the layers need is derived from the group interface by
-:func:`~gattn.groups.finite_tables`.
+by :class:`~gattn.nn.kernels.KernelTransform` (pixel kernels, finite :math:`H`) or
+:class:`~gattn.nn.fields.FieldBank` (neural-field kernels on the :math:`H` samples, any
+:math:`H`; the integral over :math:`\tilde h` is then the Haar quadrature). Any
+:class:`~gattn.groups.MatrixGroup` works as :math:`H`: everything the layers need is derived from
+the group interface.
 """
 
 from __future__ import annotations
@@ -59,22 +62,25 @@ def _per_axis(name: str, value: IntOrTuple, minimum: int, dims: int) -> int | tu
 
 
 class _GroupConvBase(nn.Module):
+    #: filters on G (group convolution) rather than on R^d (lifting)
+    group_input: bool = False
+
     def __init__(
         self,
         group: MatrixGroup,
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        stride: IntOrTuple,
-        padding: IntOrTuple,
-        bias: bool,
-        group_input: bool,
+        stride: IntOrTuple = 1,
+        padding: IntOrTuple = 0,
+        bias: bool = True,
         dilation: IntOrTuple = 1,
         samples: HSamples | int | Tensor | None = None,
         kernel: str = "auto",
         field: FieldConfig | None = None,
     ) -> None:
         super().__init__()
+        group_input = self.group_input
         check_choice("kernel", kernel, KERNEL_KINDS)
         stab = groups.stabiliser_of(group, dims=(1, 2, 3))
         if kernel == "auto":
@@ -119,6 +125,11 @@ class _GroupConvBase(nn.Module):
             self.order = self.samples.order
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.out_layout = GroupSignal(stab, d, out_channels, samples=self.samples)
+        self.in_layout = (
+            GroupSignal(stab, d, in_channels, samples=self.samples)
+            if group_input
+            else Image(d, in_channels)
+        )
 
     def filter_bank(self) -> Tensor:
         """The expanded filters ``(C_out N, C_in [N], *k^d)`` for one ``conv{d}d`` (``N = |H|``
@@ -159,9 +170,9 @@ class LiftingConv(_GroupConvBase):
               \psi_{\tilde c}(A(h)^{-1}(y - x))\,dy
 
     Args:
-        group: :math:`G = \mathbb{R}^d \rtimes H` with finite :math:`H` acting on
+        group: :math:`G = \mathbb{R}^d \rtimes H` with :math:`H` acting on
             :math:`\mathbb{R}^d`, :math:`d \in \{1, 2, 3\}` (``p1m()``, ``p4()``, ``E2(8)``,
-            ``cube()``...), or a finite matrix group :math:`H` alone.
+            ``cube()``, ``SE2()``, ``Sim2()``, ``SE3()``...), or a matrix group :math:`H` alone.
         in_channels, out_channels: channel counts.
         kernel_size: spatial filter size ``k`` (``k^d`` filters).
         stride, padding: as in ``conv{d}d``: an int (every axis) or ``d`` ints (see
@@ -169,48 +180,26 @@ class LiftingConv(_GroupConvBase):
             ``stride > 1``).
         bias: a learned bias per output channel, shared over :math:`H`.
         dilation: as in ``conv{d}d``.
+        samples: the :math:`H` samples of the output group axis (and of the input's, for
+            :class:`GroupConv`): a shared :class:`~gattn.nn.HSamples`, a number of samples or a
+            tensor of elements; required for a continuous :math:`H`, ``None`` for all of a
+            finite one.
+        kernel: ``"auto"``, ``"pixel"`` or ``"field"`` (:data:`KERNEL_KINDS`).
+        field: the :class:`~gattn.nn.FieldConfig` of field kernels.
 
     Attributes:
-        in_layout: ``Image(d, in_channels)``. out_layout: ``GroupSignal(H, d, out_channels)``.
+        in_layout: ``Image(d, in_channels)``. out_layout: ``GroupSignal(H, d, out_channels,
+        samples=...)``.
 
     Shapes:
         ``x: (B, C_in, *spatial) -> (B, C_out, |H|, *spatial')``.
 
     Raises:
-        TypeError / ValueError: a group that is not affine with a finite stabiliser on
-            :math:`\mathbb{R}^{1,2,3}`, or an argument that is not a valid integer; in
-            ``forward``, an input of the wrong layout, dtype or device.
+        TypeError / ValueError: a group that is not affine on :math:`\mathbb{R}^{1,2,3}`, a
+            continuous :math:`H` without samples, pixel kernels with samples, samples that are
+            not elements, an argument that is not a valid integer; in ``forward``, an input of
+            the wrong layout, dtype or device.
     """
-
-    def __init__(
-        self,
-        group: MatrixGroup,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: IntOrTuple = 1,
-        padding: IntOrTuple = 0,
-        bias: bool = True,
-        dilation: IntOrTuple = 1,
-        samples: HSamples | int | Tensor | None = None,
-        kernel: str = "auto",
-        field: FieldConfig | None = None,
-    ) -> None:
-        super().__init__(
-            group,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            bias,
-            False,
-            dilation,
-            samples,
-            kernel,
-            field,
-        )
-        self.in_layout = Image(self.dims, in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
@@ -223,42 +212,15 @@ class GroupConv(_GroupConvBase):
     .. math:: [f \star_G \psi](x, h) = \sum_{\tilde c,\tilde h}\int f_{\tilde c}(y, \tilde h)\,
               \psi_{\tilde c}(A(h)^{-1}(y - x), h^{-1}\tilde h)\,\frac{dy}{|\det A(\tilde h)|}
 
-    The permutation :math:`\tilde h \mapsto h^{-1}\tilde h` is read off the stabiliser's
-    relative table (:func:`~gattn.groups.finite_tables`). Shapes:
+    For pixel kernels the permutation :math:`\tilde h \mapsto h^{-1}\tilde h` is read off the
+    stabiliser's relative table (:func:`~gattn.groups.finite_tables`); field kernels evaluate
+    :math:`h_i^{-1}\tilde h_j` on the samples. Shapes:
     ``x: (B, C_in, |H|, *spatial) -> (B, C_out, |H|, *spatial')``; layouts
     ``GroupSignal(H, d, C_in) -> GroupSignal(H, d, C_out)``. Arguments as
     :class:`LiftingConv`.
     """
 
-    def __init__(
-        self,
-        group: MatrixGroup,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: IntOrTuple = 1,
-        padding: IntOrTuple = 0,
-        bias: bool = True,
-        dilation: IntOrTuple = 1,
-        samples: HSamples | int | Tensor | None = None,
-        kernel: str = "auto",
-        field: FieldConfig | None = None,
-    ) -> None:
-        super().__init__(
-            group,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            bias,
-            True,
-            dilation,
-            samples,
-            kernel,
-            field,
-        )
-        self.in_layout = GroupSignal(self.stabiliser, self.dims, in_channels, samples=self.samples)
+    group_input = True
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
