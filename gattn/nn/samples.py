@@ -63,8 +63,9 @@ class HSamples(nn.Module):
         elements, weights = haar_quadrature(self.stabiliser, n, samples=samples)
         self.register_buffer("elements", elements, persistent=False)
         self.register_buffer("weights", weights, persistent=False)
-        self.register_buffer("grid_elements", elements.clone(), persistent=False)
-        self.register_buffer("grid_weights", weights.clone(), persistent=False)
+        if monte_carlo:  # the fixed grid that eval mode goes back to
+            self.register_buffer("grid_elements", elements.clone(), persistent=False)
+            self.register_buffer("grid_weights", weights.clone(), persistent=False)
         self.monte_carlo = monte_carlo
         self.n = int(elements.shape[0])
         self._generator = None if seed is None else torch.Generator().manual_seed(seed)
