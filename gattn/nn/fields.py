@@ -128,13 +128,12 @@ class FieldBank(nn.Module):
 
     Args:
         stabiliser: :math:`H` (finite or continuous) acting on :math:`\mathbb{R}^d`.
-        samples: the output samples :math:`h_i` (and, for group input, the input samples
-            :math:`\tilde h_j`): a shared :class:`~gattn.nn.samples.HSamples`.
+        samples: the samples :math:`h_i` of the output and (for group input) :math:`\tilde h_j`
+            of the input group axis: a shared :class:`~gattn.nn.samples.HSamples`.
         in_channels, out_channels: channel counts.
         kernel_size: ``k``: the support is ``k^d`` pixels.
         group_input: filters on :math:`G` (group convolution) rather than :math:`\mathbb{R}^d`.
         config: the field's :class:`FieldConfig`.
-        in_samples: the input samples if they differ from ``samples`` (group input only).
 
     Attributes:
         field: the :class:`FieldKernel`. exact: ``False`` (no pixel gather).
@@ -154,14 +153,12 @@ class FieldBank(nn.Module):
         kernel_size: int,
         group_input: bool,
         config: FieldConfig | None = None,
-        in_samples: HSamples | None = None,
     ) -> None:
         super().__init__()
         config = config or FieldConfig()
         d = stabiliser.action_dim
         self.stabiliser = stabiliser
         self.samples = samples
-        self.in_samples = in_samples if in_samples is not None else samples
         self.group_input = bool(group_input)
         self.kernel_size = check_int("kernel_size", kernel_size, 1)
         self.in_channels, self.out_channels, self.dims = in_channels, out_channels, d
@@ -171,7 +168,7 @@ class FieldBank(nn.Module):
         self.register_buffer("offsets", coords, persistent=False)  # (k^d, d), (x, y, z)
         n_feat = 0
         if self.group_input:
-            probe = self.in_samples.elements[:1]
+            probe = self.samples.elements[:1]
             n_feat = int(stabiliser.features(probe).reshape(1, -1).shape[1])
         self.field = FieldKernel(d + n_feat, out_channels * in_channels, config)
         self._calibrate()
@@ -179,7 +176,7 @@ class FieldBank(nn.Module):
     def _calibrate(self) -> None:
         """Scale the last layer so the bank's root mean square is He's ``sqrt(2 / fan_in)``."""
         kd = self.kernel_size**self.dims
-        fan_in = self.in_channels * kd * (self.in_samples.order if self.group_input else 1)
+        fan_in = self.in_channels * kd * (self.samples.order if self.group_input else 1)
         with torch.no_grad():
             bank = self.forward()
             rms = float(bank.double().pow(2).mean().sqrt())
@@ -207,9 +204,8 @@ class FieldBank(nn.Module):
         if not self.group_input:
             det = stab.det(h).abs().to(torch.float64)
             return u, scale / det[:, None]
-        ht = self.in_samples.elements
-        n, m = h.shape[0], ht.shape[0]
-        feat = relative_sample_features(stab, h, ht)  # (N, M, F)
+        n = m = h.shape[0]
+        feat = relative_sample_features(stab, h)  # (N, N, F): features(h_i^-1 h_j)
         kd = pos.shape[1]
         u = torch.cat(
             [
@@ -218,7 +214,7 @@ class FieldBank(nn.Module):
             ],
             -1,
         )
-        scale = scale[:, None] * self.in_samples.weights.to(scale)[None, :, None]
+        scale = scale[:, None] * self.samples.weights.to(scale)[None, :, None]
         return u, scale
 
     def forward(self) -> Tensor:

@@ -60,7 +60,7 @@ class AbsoluteFieldBank(FieldBank):
     def embedding(self):
         u, scale = super().embedding()
         stab = self.stabiliser
-        ht = self.in_samples.elements
+        ht = self.samples.elements
         feat = stab.features(ht).reshape(ht.shape[0], -1).to(torch.float64)
         n, m, kd = u.shape[:3]
         u = u.clone()
