@@ -83,10 +83,7 @@ def _relative_field(
         values = field(feats.to(field.out.weight.dtype)).double()
         if measure:
             values = values * haar_measure(samples)[None, :, None]
-        rms = float(values.pow(2).mean().sqrt())
-        if rms > 0 and math.isfinite(rms):
-            field.out.weight.mul_(std / rms)
-            field.out.bias.mul_(std / rms)
+        field.rescale(values, std)
     return field
 
 

@@ -115,6 +115,15 @@ class FieldKernel(nn.Module):
     def forward(self, u: Tensor) -> Tensor:
         return self.out(self.hidden(u))
 
+    @torch.no_grad()
+    def rescale(self, values: Tensor, rms: float) -> None:
+        """Scale the last layer so that ``values`` (anything linear in it, e.g. a filter bank
+        built from this field) would have root mean square ``rms`` (an initialisation)."""
+        current = float(values.detach().double().pow(2).mean().sqrt())
+        if current > 0 and math.isfinite(current):
+            self.out.weight.mul_(rms / current)
+            self.out.bias.mul_(rms / current)
+
 
 def _window(radius_px: Tensor, r: float) -> Tensor:
     """1 inside radius ``r``, a cosine taper to 0 at ``r + 1/2`` (pixels): the disc inscribed
@@ -175,15 +184,14 @@ class FieldBank(nn.Module):
 
     def _calibrate(self) -> None:
         """Scale the last layer so the bank's root mean square is He's ``sqrt(2 / fan_in)``."""
-        kd = self.kernel_size**self.dims
-        fan_in = self.in_channels * kd * (self.samples.order if self.group_input else 1)
         with torch.no_grad():
-            bank = self.forward()
-            rms = float(bank.double().pow(2).mean().sqrt())
-            if rms > 0 and math.isfinite(rms):
-                scale = math.sqrt(2.0 / fan_in) / rms
-                self.field.out.weight.mul_(scale)
-                self.field.out.bias.mul_(scale)
+            self.field.rescale(self.forward(), math.sqrt(2.0 / self.fan_in))
+
+    @property
+    def fan_in(self) -> int:
+        """Inputs per output: ``C_in k^d`` (times ``N`` for group input)."""
+        n = self.samples.order if self.group_input else 1
+        return self.in_channels * self.kernel_size**self.dims * n
 
     def embedding(self) -> tuple[Tensor, Tensor]:
         r"""The field's inputs and the window times the weights.
