@@ -46,59 +46,23 @@ import torch
 from torch import Tensor, nn
 
 from ..groups import (
-    O2,
     SE2,
-    SO2,
     SemidirectProduct,
     disc_mask,
     finite_tables,
     is_grid_exact,
-    sample_permutation,
-    transform_image,
 )
 from ..testing.sampled import (
-    EXACT,
-    FIXED,
     REFERENCES,
-    TRANSLATED,
-    check_element,
-    choose_reference,
-    element_info,
-    exact_elements,
     find_samples,
     is_sampled,
-    translated_samples,
 )
 from .comparison import Element, act, recognise, spatial_sizes
 from .error_report import OUTPUT, EquivarianceErrorReport, LayerError
+from .measure_sampled import sampled_equivariance_error
+from .recording import element_label, fill_errors, record_outputs
 
 __all__ = ["LayerError", "EquivarianceErrorReport", "equivariance_error", "OUTPUT"]
-
-_COORD = "xyz"
-
-
-def _label(m: Tensor, d: int) -> tuple[float, str]:
-    """Rotation angle (degrees) and name of a linear part :math:`A` (``d x d``)."""
-    if d == 2:
-        deg = math.degrees(math.atan2(float(m[1, 0]), float(m[0, 0])))
-        deg = round(deg, 6) % 360.0
-        return deg, (f"mirror{deg:g}" if float(torch.det(m)) < 0 else f"rot{deg:g}")
-    if d == 1:
-        return 0.0, ("mirror" if float(m[0, 0]) < 0 else "id")
-    r = m * torch.sign(torch.det(m))  # the rotation +-A
-    cos = max(-1.0, min(1.0, (float(torch.trace(r)) - 1) / 2))
-    deg = round(math.degrees(math.acos(cos)), 6)
-    rounded = m.round()
-    signed_perm = bool(((m - rounded).abs() < 1e-9).all()) and bool(
-        (rounded.abs().sum(0) == 1).all() and (rounded.abs().sum(1) == 1).all()
-    )
-    if not signed_perm:
-        return deg, "A=" + str([[round(float(v), 3) for v in row] for row in m])
-    parts = []
-    for row in rounded:
-        j = int(row.abs().argmax())
-        parts.append(("-" if float(row[j]) < 0 else "") + _COORD[j])
-    return deg, "(" + ",".join(parts) + ")"
 
 
 def _plane(angle_deg: float) -> Tensor:
@@ -119,7 +83,7 @@ def _resolve(
     def from_index(i: int) -> Element:
         assert tables is not None and mats is not None
         g = group.embed(tables.elements[i], dtype=torch.float64)
-        deg, label = _label(mats[i], d)
+        deg, label = element_label(mats[i], d)
         exact = bool(tables.lattice_preserving[i]) and is_grid_exact(group, g, size)
         plane = _plane(deg) if d == 2 else None
         return Element(label, deg, g, plane, not exact, i == tables.identity_index)
@@ -167,7 +131,7 @@ def _resolve(
             group.validate(g, "elements entry")
             _, h = group.split(g)
             m = stab.matrix(h, dtype=torch.float64)
-            deg, label = _label(m, d)
+            deg, label = element_label(m, d)
             exact = is_grid_exact(group, g, size)
             ident = bool(torch.allclose(m, eye))
             plane = _plane(deg) if d == 2 else None
@@ -178,44 +142,6 @@ def _resolve(
                 f"a group element Tensor, got {type(el).__name__}: {el!r}"
             )
     return out
-
-
-def _record(model: nn.Module, names: set[str] | None, x: Tensor) -> dict[str, Tensor]:
-    outputs: dict[str, Tensor] = {}
-    handles = []
-    batch = x.shape[0]
-
-    def hook(name: str):
-        def fn(module, args, out):
-            # skip non-tensors, and calls on weights (e.g. a kernel transform) not activations
-            if not isinstance(out, Tensor) or out.dim() < 1 or out.shape[0] != batch:
-                return
-            if args and isinstance(args[0], nn.Parameter):
-                return
-            key, i = name, 1
-            while key in outputs:
-                i += 1
-                key = f"{name}#{i}"
-            outputs[key] = out.detach()
-
-        return fn
-
-    for name, module in model.named_modules():
-        if name == "":
-            continue
-        # a "layer": a leaf, or a windowed layer whose children only handle its weights
-        layer = next(iter(module.children()), None) is None or hasattr(module, "kernel_size")
-        if (names is None and layer) or (names is not None and name in names):
-            handles.append(module.register_forward_hook(hook(name)))
-    try:
-        with torch.no_grad():
-            y = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    if isinstance(y, Tensor) and (names is None or OUTPUT in names or "" in names):
-        outputs[OUTPUT] = y.detach()
-    return outputs
 
 
 def equivariance_error(
@@ -286,11 +212,11 @@ def equivariance_error(
         raise ValueError(f"reference must be one of {REFERENCES}, got reference={reference!r}")
     sample_sets = find_samples(model)
     if is_sampled(group, sample_sets):
-        return _sampled(model, x, group, elements, names, reference, sample_sets)
+        return sampled_equivariance_error(model, x, group, elements, names, reference, sample_sets)
     els = _resolve(group, elements, size)
     sizes = spatial_sizes(model, x, d)
     order = group.stabiliser.order if group.stabiliser.is_finite else None
-    reference = _record(model, names, x)
+    reference = record_outputs(model, names, x)
     layouts = {name: recognise(y, sizes, order, d) for name, y in reference.items()}
     mask_in = disc_mask(*size, device=x.device, dtype=x.dtype)
     masked_ref: dict[str, Tensor] | None = None
@@ -303,7 +229,7 @@ def equivariance_error(
         report._identity[el.label] = el.identity
         if el.interpolated:
             if masked_ref is None:
-                masked_ref = _record(model, names, x * mask_in)
+                masked_ref = record_outputs(model, names, x * mask_in)
             base, xin = masked_ref, x * mask_in
         else:
             base, xin = reference, x
@@ -315,7 +241,7 @@ def equivariance_error(
         gx, why_not = act(group, el, xin, not el.interpolated, d)
         if gx is None:
             raise ValueError(f"elements: {el.label} cannot act on the input: {why_not}")
-        moved = _record(model, names, gx)
+        moved = record_outputs(model, names, gx)
         for name, raw in base.items():
             canon, label, why = layouts.get(name, (None, "?", "layer not recorded"))
             y = canon(raw) if canon is not None else raw
@@ -343,180 +269,5 @@ def equivariance_error(
             if el.interpolated and y.dim() in (d + 2, d + 3):
                 m = disc_mask(*y.shape[-d:], device=y.device, dtype=torch.float64)
                 diff, ref = diff * m, ref * m
-            _fill_errors(entry, diff, ref)
+            fill_errors(entry, diff, ref)
     return report
-
-
-def _sampled_elements(group, elements, sample_sets, size) -> list[tuple[Tensor, str]]:
-    """``(g, label)`` for a sampled :math:`H` (see :func:`equivariance_error`)."""
-    stab = group.stabiliser
-    if elements is None:
-        els = exact_elements(group, sample_sets, [size])
-        mats = [stab.matrix(group.split(g)[1], dtype=torch.float64) for g in els]
-        return [(g, _label(m, group.translation_dim)[1]) for g, m in zip(els, mats)]
-    out = []
-    for i, el in enumerate(elements):
-        if isinstance(el, bool):
-            raise TypeError(f"elements entries must be int, float or Tensor, got {el!r}")
-        if isinstance(el, int):
-            first = sample_sets[0].elements if sample_sets else None
-            if first is None or not 0 <= el < first.shape[0]:
-                raise ValueError(
-                    f"elements: index {el} is not a sample index"
-                    + (f" (0..{first.shape[0] - 1})" if first is not None else " (no samples)")
-                )
-            h = stab.product(first[el], stab.inverse(first[0]))
-            out.append((group.embed(h, dtype=torch.float64), f"h{el}"))
-        elif isinstance(el, float):
-            if isinstance(stab, SO2):
-                h = torch.tensor(el, dtype=torch.float64)
-            elif isinstance(stab, O2):
-                h = torch.tensor([el, 0.0], dtype=torch.float64)
-            else:
-                raise ValueError(
-                    f"elements: an angle ({el!r}) is a plane rotation, but {group.name} has the "
-                    f"stabiliser {stab.name}; pass group elements (Tensor)"
-                )
-            out.append((group.embed(h, dtype=torch.float64), f"{math.degrees(el) % 360.0:g}deg"))
-        elif isinstance(el, Tensor):
-            g = check_element(group, el, f"elements[{i}]")
-            m = stab.matrix(group.split(g)[1], dtype=torch.float64)
-            out.append((g, _label(m, group.translation_dim)[1]))
-        else:
-            raise TypeError(
-                f"elements entries must be int (sample index), float (angle in radians) or a "
-                f"group element Tensor, got {type(el).__name__}: {el!r}"
-            )
-    return out
-
-
-def _permutations(group, sample_sets, h) -> dict[int, Tensor | None]:
-    """``N -> gather index`` of ``h`` on a group axis of ``N`` samples (``None``: ambiguous or
-    not a permutation)."""
-    perms: dict[int, Tensor | None] = {}
-    for s in sample_sets:
-        src = sample_permutation(group, s.elements, h)
-        n = int(s.elements.shape[0])
-        if n in perms and (perms[n] is None or src is None or not torch.equal(perms[n], src)):
-            perms[n] = None
-        else:
-            perms[n] = src
-    return perms
-
-
-def _act_sampled(group, g, y: Tensor, d: int, perms, permute: bool) -> tuple[Tensor | None, str]:
-    """The spatial part of ``g`` on ``y`` (canonical layout), and the sample permutation of a
-    group axis if ``permute``; ``None`` and a note if undefined."""
-    if y.dim() == 2:
-        return y, ""
-    if y.dim() not in (d + 2, d + 3):
-        return None, f"cannot transform a tensor of shape {tuple(y.shape)}"
-    out = transform_image(group, g, y, "auto")
-    if y.dim() == d + 3 and permute:
-        src = perms.get(int(y.shape[2]))
-        if src is None:
-            return None, (
-                "fixed samples undefined: the element does not permute the samples of this "
-                "group axis; use reference='translated'"
-            )
-        out = out.index_select(2, src.to(y.device))
-    return out, ""
-
-
-def _sampled(model, x, group, elements, names, reference, sample_sets) -> EquivarianceErrorReport:
-    """:func:`equivariance_error` for a continuous / sampled :math:`H`."""
-    d = group.translation_dim
-    size = tuple(int(v) for v in x.shape[-d:])
-    els = _sampled_elements(group, elements, sample_sets, size)
-    sizes = spatial_sizes(model, x, d)
-    orders = {int(s.elements.shape[0]) for s in sample_sets}
-    order = next(iter(orders)) if len(orders) == 1 else None
-    reference_run = _record(model, names, x)
-    layouts = {name: recognise(y, sizes, order, d) for name, y in reference_run.items()}
-    masked_in = x * disc_mask(*size, device=x.device, dtype=x.dtype)
-    report = EquivarianceErrorReport(
-        group.name, tuple(x.shape), str(x.dtype).replace("torch.", ""), list(reference_run), []
-    )
-    kinds = {2: "invariant", d + 2: "image", d + 3: "signal"}
-    group_input = x.dim() == d + 3
-    for g, label in els:
-        info = element_info(group, g, sample_sets, [size], label)
-        perms = _permutations(group, sample_sets, group.split(g)[1])
-        angle = _label(group.stabiliser.matrix(group.split(g)[1], dtype=torch.float64), d)[0]
-        report.elements.append(label)
-        report._identity[label] = info.exact and bool(
-            torch.allclose(g, group.identity(dtype=torch.float64))
-        )
-        if group_input and not info.permutes and reference == "fixed":
-            raise ValueError(
-                f"elements: {label} does not permute the samples of the group-signal input, so "
-                "the fixed-samples reference is undefined; use reference='translated'"
-            )
-        # a group-signal input is read on h_g^{-1} Q (spatial part only) unless g permutes Q
-        full_input = group_input and info.permutes and (info.exact or reference != "translated")
-        xin = x if info.exact else masked_in
-        base_fixed = reference_run if info.exact else _record(model, names, xin)
-        base_translated = None
-        gx, _ = _act_sampled(group, g, xin, d, perms, full_input)
-        moved = _record(model, names, gx)
-        for name, raw in base_fixed.items():
-            canon, lay, why = layouts.get(name, (None, "?", "layer not recorded"))
-            y = canon(raw) if canon is not None else raw
-            if info.exact:
-                mode = EXACT
-            elif group_input:
-                mode = FIXED if full_input else TRANSLATED
-            else:
-                mode = choose_reference(reference, info, y.dim() == d + 3)
-            entry = LayerError(
-                name,
-                kinds.get(y.dim(), "other"),
-                tuple(raw.shape),
-                label,
-                angle,
-                not info.exact,
-                layout=lay,
-                mode=mode,
-            )
-            report.entries.append(entry)
-            if canon is None:
-                entry.note = why
-                continue
-            if mode == TRANSLATED:
-                if base_translated is None:
-                    with translated_samples(sample_sets, info.h_inv):
-                        base_translated = _record(model, names, xin)
-                src = base_translated.get(name)
-                y = canon(src) if src is not None and src.shape == raw.shape else None
-            lhs = moved.get(name)
-            lhs = canon(lhs) if lhs is not None and lhs.shape == raw.shape else None
-            rhs, note = (
-                (None, "layer output missing")
-                if y is None
-                else _act_sampled(group, g, y, d, perms, mode != TRANSLATED)
-            )
-            if rhs is None or lhs is None or lhs.shape != rhs.shape:
-                entry.note = note or "layer output missing or shape changed under L_g"
-                continue
-            diff, ref = (lhs - rhs).double(), rhs.double()
-            if not info.exact and y.dim() in (d + 2, d + 3):
-                m = disc_mask(*y.shape[-d:], device=y.device, dtype=torch.float64)
-                diff, ref = diff * m, ref * m
-            _fill_errors(entry, diff, ref)
-    return report
-
-
-def _ratio(num: float, den: float) -> float:
-    """``num / den``; a zero reference gives 0 when the difference is zero too, else ``inf``
-    (not a huge finite number from dividing by the smallest float)."""
-    if den > 0:
-        return num / den
-    return 0.0 if num == 0 else math.inf
-
-
-def _fill_errors(entry, diff: Tensor, ref: Tensor) -> None:
-    """The absolute and relative errors of one (layer, element) entry."""
-    entry.mean_abs = float(diff.abs().mean())
-    entry.max_abs = float(diff.abs().max())
-    entry.relative = _ratio(entry.max_abs, float(ref.abs().max()))
-    entry.relative_mean = _ratio(entry.mean_abs, float(ref.abs().mean()))

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from gattn.analysis import OUTPUT, equivariance_error, exact_input_sizes
-from gattn.analysis.measure import _label
+from gattn.analysis.recording import element_label
 from gattn.groups import FiniteGroup, SemidirectProduct, cube, finite_tables, p1m
 from gattn.nn import GroupConv, LiftingConv
 from gattn.testing import images
@@ -152,7 +152,7 @@ def test_cube_group_networks_on_volumes(model, x) -> None:
     # so an inexact (isotropic) size shows under each of them
     labels = {"(-y,x,z)", "(x,-z,y)", "(z,x,y)"}
     tables = finite_tables(cube().stabiliser)
-    els = [i for i in range(tables.order) if _label(tables.matrices[i], 3)[1] in labels]
+    els = [i for i in range(tables.order) if element_label(tables.matrices[i], 3)[1] in labels]
     report_err = equivariance_error(model, x, cube(), elements=els, layers=[OUTPUT])
     assert sorted(report_err.elements) == sorted(labels)
     for label in report_err.elements:
