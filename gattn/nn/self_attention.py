@@ -217,8 +217,8 @@ class _GroupAttentionBase(nn.Module):
         else:
             self.register_buffer("pos_features", None)
         # ingredients for global attention (offsets depend on the input size)
-        inverse_matrices = tables.matrices[tables.inverses]  # A(h)^{-1}, grid order
-        self.register_buffer("inverse_matrices", inverse_matrices.to(device=device, dtype=fdtype))
+        inverse = inverse_matrices(stab)  # A(h)^{-1}, grid order
+        self.register_buffer("inverse_matrices", inverse.to(device=device, dtype=fdtype))
         if self.group_part:
             self.register_buffer("group_features", group_feats.to(device=device, dtype=fdtype))
         else:
