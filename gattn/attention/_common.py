@@ -13,7 +13,7 @@ from ..groups import (
     stabiliser_of,
 )
 from ..nn.fields import FieldConfig
-from ..nn.samples import HSamples, as_samples
+from ..nn.samples import HSamples, optional_samples
 
 __all__ = [
     "POOLINGS",
@@ -63,16 +63,10 @@ def operator_stabiliser(group, samples, what: str):
             :math:`d \notin \{1, 2, 3\}`.
     """
     stab = stabiliser_of(group, dims=(1, 2, 3))
+    samples = optional_samples(group, samples, what)
     if samples is None:
-        if not stab.is_finite:
-            raise ValueError(
-                f"{what}: {group.name} has the continuous stabiliser {stab.name}; give the H "
-                f"samples the group axis lives on (samples= an HSamples, a number of samples "
-                f"or a tensor of elements; the attentive layers pass their convolution's)"
-            )
         stab, order, d = finite_stabiliser(group)
         return stab, order, d, None
-    samples = as_samples(group, samples)
     return stab, samples.order, stab.action_dim, samples
 
 

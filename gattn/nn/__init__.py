@@ -8,7 +8,7 @@ from .fields import FieldBank, FieldConfig, FieldKernel
 from .kernels import KernelTransform, kernel_sampling
 from .pooling import GlobalPool, GroupBatchNorm, GroupPool, SpatialPool
 from .positional import RelativePositionMLP
-from .samples import HSamples, as_samples, resample
+from .samples import HSamples, as_samples, optional_samples, resample
 from .self_attention import GroupSelfAttention, LiftingSelfAttention
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "FieldBank",
     "HSamples",
     "as_samples",
+    "optional_samples",
     "resample",
     "KernelTransform",
     "kernel_sampling",

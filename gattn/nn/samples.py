@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..groups import Group, haar_quadrature, stabiliser_of, translate_samples
 
-__all__ = ["HSamples", "resample", "as_samples"]
+__all__ = ["HSamples", "resample", "as_samples", "optional_samples"]
 
 
 class HSamples(nn.Module):
@@ -144,6 +144,27 @@ def as_samples(group: Group, samples: HSamples | int | Tensor | None) -> HSample
             f"or None, got {type(samples).__name__}"
         )
     return HSamples(group, n=samples)
+
+
+def optional_samples(group: Group, samples: HSamples | int | Tensor | None, what: str):
+    """A layer's ``samples=`` when ``None`` means "all of a finite :math:`H`": ``None`` stays
+    ``None`` (refused, with a clear message, for a continuous :math:`H`), anything else goes
+    through :func:`as_samples`.
+
+    Raises:
+        ValueError: ``samples=None`` for a continuous :math:`H` (the message names ``what``).
+    """
+    if samples is not None:
+        return as_samples(group, samples)
+    stab = stabiliser_of(group)
+    if not stab.is_finite:
+        raise ValueError(
+            f"{what}: group {group.name} has the infinite stabiliser {stab.name}; give the H "
+            f"samples its group axis lives on (samples= an HSamples shared with the network, a "
+            f"number of samples or a tensor of elements; docs/continuous.md), or discretise "
+            f"it, e.g. SE2(n=8)"
+        )
+    return None
 
 
 def resample(model: nn.Module) -> None:

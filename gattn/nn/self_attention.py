@@ -91,7 +91,7 @@ from .positional import (
     relative_offset_index,
     relative_position_features,
 )
-from .samples import HSamples, as_samples
+from .samples import HSamples, optional_samples
 
 __all__ = ["LiftingSelfAttention", "GroupSelfAttention"]
 
@@ -141,15 +141,8 @@ class _GroupAttentionBase(nn.Module):
                 f"global attention (patch_size=None) has one path: use 'auto' or 'fused'"
             )
         stab = stabiliser_of(group, dims=(1, 2, 3))
-        if samples is None and not stab.is_finite:
-            raise ValueError(
-                f"{name}: group {group.name} has the infinite stabiliser {stab.name}; give the "
-                f"H samples its group axis lives on (samples= an HSamples shared with the "
-                f"network, a number of samples or a tensor of elements; docs/continuous.md), "
-                f"or discretise it, e.g. SE2(n=8)"
-            )
         #: the :class:`~gattn.nn.HSamples` of the group axis (``None``: all of a finite H)
-        self.samples = None if samples is None else as_samples(group, samples)
+        self.samples = optional_samples(group, samples, name)
         tables = finite_tables(stab) if self.samples is None else None
         check_int("in_channels", in_channels)
         check_int("out_channels", out_channels)
